@@ -1,0 +1,16 @@
+"""csrnet — CSRNet (Conditional Sequential Retouching Network) photo retouching.
+
+The public API is torch-free::
+
+    import csrnet
+    model = csrnet.load_model("auto")                 # bundled name, .safetensors, or released .pth
+    out = csrnet.enhance(image, model, strength=0.8)  # numpy (uint8/uint16/float32) or PIL in, same out
+    table = csrnet.bake_lut(image, model, size=33)    # the image's transform as a 3D LUT
+"""
+
+from .engine import bake_lut, enhance
+from .errors import CsrnetError
+from .weights import Model, list_models, load_model
+
+__all__ = ["enhance", "bake_lut", "load_model", "list_models", "Model", "CsrnetError", "__version__"]
+__version__ = "0.1.0"

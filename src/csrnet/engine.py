@@ -1,0 +1,294 @@
+"""The torch-free inference engine: condition vector -> per-pixel network -> 3D lattice -> apply.
+
+CSRNet's base network is a per-pixel MLP whose only dependence on the rest of the
+image is the 32-d condition vector. Once that vector is known (from a downscaled
+copy of the photo), the whole transform is a fixed function R^3 -> R^3, so it is
+evaluated once on a lattice (65^3 points by default) and the lattice is applied to
+every pixel at memory speed (:mod:`csrnet.lut`). ``exact=True`` runs the MLP on
+every pixel instead, in tiles so memory stays bounded.
+
+Everything here is numpy; this module must never import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from . import lut as _lut
+from .errors import CsrnetError
+from .weights import Model, load_model
+
+__all__ = [
+    "Layers",
+    "condition_vector",
+    "modulated_layers",
+    "run_mlp",
+    "bake_lut",
+    "enhance",
+    "DEFAULT_LUT_SIZE",
+]
+
+#: Lattice size of the fast path. 65 is the largest Pillow's C filter takes; it keeps
+#: the fast path >= 50 dB from exact mode on the golden photos (tests/test_engine.py,
+#: bench/full_resolution.py), where 33 drops to ~43 dB near black.
+DEFAULT_LUT_SIZE = 65
+_TILE_PIXELS = 1 << 16
+
+ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
+ConditionSize = int | None | Literal["model"]
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The base network with the condition folded in: three affine maps (W: out x in, b: out)."""
+
+    weights: tuple[np.ndarray, np.ndarray, np.ndarray]
+    biases: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+# ---------------------------------------------------------------- condition network
+def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2) -> np.ndarray:
+    """Zero-pad 1 then a valid strided convolution, as the released condition net does.
+
+    x: (C, H, W) float32; w: (O, C, k, k); returns (O, Ho, Wo) float32. Written as a sum
+    of k*k shifted matrix products rather than im2col, so no k*k-times copy of the input
+    is ever made (the condition net may see a full-resolution photo).
+    """
+    c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    ho = (h + 2 - k) // stride + 1
+    wo = (wd + 2 - k) // stride + 1
+    if ho < 1 or wo < 1:
+        raise CsrnetError(f"image of {h}x{wd} pixels is too small for the condition network")
+    out = np.empty((o, ho, wo), np.float32)
+    rows = max(1, (1 << 22) // max(1, wo * o))  # output rows per strip, ~16 MB of accumulator
+    for r0 in range(0, ho, rows):
+        r1 = min(ho, r0 + rows)
+        acc = np.zeros((o, (r1 - r0) * wo), np.float32)
+        for ky in range(k):
+            ys = slice(r0 * stride + ky, (r1 - 1) * stride + ky + 1, stride)
+            for kx in range(k):
+                patch = xp[:, ys, kx : kx + (wo - 1) * stride + 1 : stride].reshape(c, -1)
+                acc += w[:, :, ky, kx] @ patch
+        acc += b[:, None]
+        out[:, r0:r1] = np.maximum(acc, 0).reshape(o, r1 - r0, wo)
+    return out
+
+
+def condition_features(model: Model, image: np.ndarray) -> np.ndarray:
+    """Stride-8 feature map of the condition network: (H, W, 3) float in [0,1] -> (32, h, w)."""
+    t = model.tensors
+    x = np.ascontiguousarray(np.moveaxis(np.asarray(image, np.float32), -1, 0))
+    for i in (1, 2, 3):
+        x = _conv_pad1(x, t[f"cond_net.conv{i}.weight"], t[f"cond_net.conv{i}.bias"])
+    return x
+
+
+def condition_vector(model: Model, image: np.ndarray) -> np.ndarray:
+    """The 32-d condition vector of ``image`` (H, W, 3) float in [0,1]: conv features, global mean."""
+    return condition_features(model, image).mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
+
+
+def modulated_layers(model: Model, cond: np.ndarray) -> Layers:
+    """Fold global feature modulation ``h*(1+scale)+shift`` into the 1x1 convolutions.
+
+    ``(W x + b) * (1 + s) + t == (diag(1+s) W) x + ((1+s) b + t)``, so the base network
+    becomes a plain 3-64-64-3 MLP for this condition vector.
+    """
+    t = model.tensors
+    cond = np.asarray(cond, np.float32).reshape(-1)
+    ws, bs = [], []
+    for i in (1, 2, 3):
+        scale = 1.0 + t[f"cond_scale{i}.weight"] @ cond + t[f"cond_scale{i}.bias"]
+        shift = t[f"cond_shift{i}.weight"] @ cond + t[f"cond_shift{i}.bias"]
+        w = t[f"conv{i}.weight"][:, :, 0, 0]
+        ws.append(np.ascontiguousarray((w * scale[:, None]).T, np.float32))  # stored (in, out) for x @ W
+        bs.append((t[f"conv{i}.bias"] * scale + shift).astype(np.float32))
+    return Layers(tuple(ws), tuple(bs))  # type: ignore[arg-type]
+
+
+def run_mlp(layers: Layers, x: np.ndarray, tile: int = _TILE_PIXELS) -> np.ndarray:
+    """Apply the folded base network to pixels ``x`` (N, 3) float32; returns (N, 3) float32, unclamped."""
+    x = np.asarray(x, np.float32).reshape(-1, 3)
+    out = np.empty_like(x)
+    (w1, w2, w3), (b1, b2, b3) = layers.weights, layers.biases
+    for i in range(0, len(x), tile):
+        h = x[i : i + tile] @ w1
+        h += b1
+        np.maximum(h, 0, out=h)
+        h = h @ w2
+        h += b2
+        np.maximum(h, 0, out=h)
+        out[i : i + tile] = h @ w3 + b3
+    return out
+
+
+# ---------------------------------------------------------------- images in and out
+def _as_float(image: np.ndarray | Image.Image) -> np.ndarray:
+    """Any supported image -> (H, W, 3) float32 in [0, 1] (no copy for float32 input)."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(_pil_rgb(image))
+    arr = np.asarray(image)
+    _check_array(arr)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    return arr.astype(np.float32, copy=False)
+
+
+def _check_array(arr: np.ndarray) -> None:
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise CsrnetError(f"expected an H x W x 3 RGB image, got shape {arr.shape}")
+    if arr.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise CsrnetError(f"unsupported dtype {arr.dtype} (use uint8, uint16 or float32 in [0, 1])")
+    if min(arr.shape[:2]) < 1:
+        raise CsrnetError(f"empty image of shape {arr.shape}")
+
+
+def _pil_rgb(im: Image.Image) -> Image.Image:
+    if im.mode != "RGB":
+        raise CsrnetError(f"expected an RGB image, got mode {im.mode} (convert it first, or use csrnet.photo.read_photo)")
+    return im
+
+
+def _from_float(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float -> the dtype of ``like``, clipped to its valid range."""
+    if like.dtype == np.uint8:
+        return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if like.dtype == np.uint16:
+        return np.clip(x * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    return np.clip(x, 0.0, 1.0).astype(like.dtype, copy=False)
+
+
+def downscale(image: np.ndarray | Image.Image, long_edge: int | None) -> np.ndarray:
+    """Antialiased copy whose long edge is ``long_edge`` px (never upscaled), as float32 (h, w, 3) in [0,1].
+
+    Uses Pillow's resampling (one code path for every input type, so training and
+    inference see the same statistics).
+    """
+    if isinstance(image, Image.Image):
+        h, w = image.height, image.width
+    else:
+        h, w = np.asarray(image).shape[:2]
+    if long_edge is None or max(h, w) <= long_edge:
+        return _as_float(image)
+    scale = long_edge / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if isinstance(image, Image.Image) or np.asarray(image).dtype == np.uint8:
+        im = _pil_rgb(image) if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image), "RGB")
+        small = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+        return np.asarray(small, np.float32) / 255.0
+    arr = _as_float(image)
+    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(arr[..., c]), "F").resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)) for c in range(3)]
+    return np.stack(chans, axis=-1)
+
+
+def _condition_input(image: np.ndarray | Image.Image, model: Model, condition_size: ConditionSize) -> np.ndarray:
+    if condition_size == "model":
+        size = model.condition_size
+    elif condition_size is None or isinstance(condition_size, int):
+        size = condition_size
+    else:
+        raise CsrnetError(f"condition_size must be 'model', None or an int, got {condition_size!r}")
+    if size is not None and size < 16:
+        raise CsrnetError(f"condition_size {size} is too small (at least 16 px)")
+    return downscale(image, size)
+
+
+# ---------------------------------------------------------------- the lattice
+def identity_lattice(size: int) -> np.ndarray:
+    """(size**3, 3) float32 grid of RGB points, red fastest then green then blue (.cube / Pillow order)."""
+    v = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    b, g, r = np.meshgrid(v, v, v, indexing="ij")
+    return np.stack([r.ravel(), g.ravel(), b.ravel()], axis=-1)
+
+
+def bake_layers(layers: Layers, size: int = DEFAULT_LUT_SIZE, strength: float = 1.0) -> np.ndarray:
+    """Evaluate the folded network on a ``size``^3 lattice, with strength folded in; unclipped."""
+    if not 2 <= size <= 256:
+        raise CsrnetError(f"lattice size must be between 2 and 256, got {size}")
+    grid = identity_lattice(size)
+    table = run_mlp(layers, grid)
+    if strength != 1.0:
+        table = grid + np.float32(strength) * (table - grid)
+    return table
+
+
+def bake_lut(
+    image: np.ndarray | Image.Image,
+    model: Model | str,
+    size: int = DEFAULT_LUT_SIZE,
+    *,
+    strength: float = 1.0,
+    condition_size: ConditionSize = "model",
+) -> np.ndarray:
+    """The image's transform as a (size**3, 3) float32 table, red fastest (reshape to [b, g, r, 3]).
+
+    Values are left unclipped (the network overshoots [0, 1] near black; clipping before
+    interpolation costs several dB) — clip after applying.
+
+    Example:
+        >>> table = bake_lut(np.zeros((64, 64, 3), np.uint8), model, size=33)  # doctest: +SKIP
+        >>> table.shape
+        (35937, 3)
+    """
+    model = load_model(model)
+    cond = condition_vector(model, _condition_input(image, model, condition_size))
+    return bake_layers(modulated_layers(model, cond), size, strength)
+
+
+# ---------------------------------------------------------------- the public call
+def enhance(
+    image: ImageLike,
+    model: Model | str,
+    *,
+    strength: float = 1.0,
+    exact: bool = False,
+    lut_size: int | None = None,
+    condition_size: ConditionSize = "model",
+    threads: int = 2,
+) -> ImageLike:
+    """Retouch ``image`` with ``model``.
+
+    Args:
+        image: (H, W, 3) numpy array — uint8, uint16, or float32 in [0, 1] — or an RGB PIL image.
+        model: a :class:`~csrnet.weights.Model`, a bundled model name or a weights path.
+        strength: ``out = input + strength * (enhanced - input)``; 0 returns the input, 1 the network output.
+        exact: run the per-pixel network on every pixel (tiled) instead of the baked lattice.
+        lut_size: lattice size of the fast path (default :data:`DEFAULT_LUT_SIZE`).
+        condition_size: long edge (px) of the copy the condition network sees: ``"model"`` uses
+            the size stored in the weights, ``None`` the full-resolution image (the released code).
+        threads: threads for applying the lattice.
+
+    Returns:
+        The enhanced image with the input's type, dtype and shape, clipped to the valid range.
+    """
+    model = load_model(model)
+    if strength == 0:
+        return image.copy()
+    cond = condition_vector(model, _condition_input(image, model, condition_size))
+    layers = modulated_layers(model, cond)
+    if exact:
+        x = _as_float(image)
+        y = run_mlp(layers, x.reshape(-1, 3)).reshape(x.shape)
+        if strength != 1.0:
+            y = x + np.float32(strength) * (y - x)
+        if isinstance(image, Image.Image):
+            return Image.fromarray(_from_float(y, np.empty(0, np.uint8)), "RGB")
+        return _from_float(y, np.asarray(image))
+    size = lut_size or DEFAULT_LUT_SIZE
+    table = bake_layers(layers, size, strength)
+    if isinstance(image, Image.Image):
+        return _lut.apply_lut_pil(_pil_rgb(image), table, size, threads=threads)
+    arr = np.asarray(image)
+    _check_array(arr)
+    if arr.dtype == np.uint8:
+        out = _lut.apply_lut_pil(Image.fromarray(arr, "RGB"), table, size, threads=threads)
+        return np.asarray(out).copy()
+    return _from_float(_lut.apply_lut_array(_as_float(arr), table, size, threads=threads), arr)
