@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConditionNet", "CSRNet", "count_parameters"]
+__all__ = ["ConditionNet", "CSRNet", "MODELS", "create_model", "count_parameters"]
 
 
 class ConditionNet(nn.Module):
@@ -95,3 +95,15 @@ class CSRNet(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+#: Architecture name (as stored in a weights file's card) -> torch module class.
+MODELS: dict[str, type[nn.Module]] = {"csrnet": CSRNet}
+
+
+def create_model(arch: str = "csrnet", **kwargs: int) -> nn.Module:
+    """Build an untrained network by architecture name (timm-style registry)."""
+    try:
+        return MODELS[arch](**kwargs)
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(sorted(MODELS))})") from None
