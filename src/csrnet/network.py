@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConditionNet", "CSRNet", "MODELS", "create_model", "count_parameters"]
+__all__ = ["ConditionNet", "CSRNet", "CSRNetL", "MODELS", "create_model", "count_parameters"]
 
 
 class ConditionNet(nn.Module):
@@ -97,8 +97,152 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+# ---------------------------------------------------------------- CSRNet-L (local)
+#: Channels modulated by the spatial maps, in order: scale1, shift1, scale2, shift2, scale3, shift3.
+def _local_channels(base_nf: int, out_nc: int) -> tuple[int, ...]:
+    return (base_nf, base_nf, base_nf, base_nf, out_nc, out_nc)
+
+
+def coord_channels(h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
+    """(1, 2, h, w) pixel-centre coordinates (y, x) in [-1, 1] (CoordConv), so the map knows where it is."""
+    ys = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) / h * 2 - 1
+    xs = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) / w * 2 - 1
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"))[None]
+
+
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """(N,3,H,W) RGB -> (N,1,H,W) Rec. 601 luma, the guide of the edge-aware upsampling."""
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+def guided_coefficients(maps: torch.Tensor, guide: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fast guided filter (He & Sun 2015) at map resolution: per-channel ``A, b`` with ``map ~ A*guide + b``.
+
+    maps: (N,C,h,w); guide: (N,1,h,w) luma pooled to the same grid; 3x3 box windows
+    (edge-replicated). Upsampling ``A`` and ``b`` bilinearly and evaluating ``A*L + b``
+    with the full-resolution luma ``L`` makes the maps follow the photo's edges.
+    """
+
+    def box(t: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(t, (1, 1, 1, 1), mode="replicate"), 3, 1)
+
+    mean_i, mean_p = box(guide), box(maps)
+    cov = box(guide * maps) - mean_i * mean_p
+    var = box(guide * guide) - mean_i * mean_i
+    a = cov / (var + eps)
+    return a, mean_p - a * mean_i
+
+
+class CSRNetL(nn.Module):
+    """CSRNet-L: CSRNet with *spatial* feature modulation for local effects (our design; the TMM paper's
+    exact CSRNet-L layers are not public).
+
+    * Base network: CSRNet's per-pixel 3->64->64->3 MLP (1x1 convolutions), unchanged.
+    * Global branch: CSRNet's condition network and its six ``Linear(32 -> C)`` GFM layers, unchanged
+      (the parameter names match CSRNet, so a trained CSRNet initialises it).
+    * Spatial branch (``local_net``): the condition network's stride-8 feature map, average-pooled by
+      ``map_pool`` (grid stride ``8*map_pool`` px of the condition image), plus two coordinate channels
+      (CoordConv: lets the map express position-bound effects such as vignetting or a graduated
+      filter) -> conv 3x3 34->32 + ReLU (context) -> conv 1x1 32->262: per-cell scale/shift maps
+      for the three layers. The head starts at zero, so an untrained CSRNet-L *is* CSRNet.
+    * Upsampling the maps to the photo (``upsample``): ``"bilinear"``, or ``"guided"`` — a fast guided
+      filter whose coefficients live on the grid and whose guide is the full-resolution luma, so the
+      modulation follows edges (e.g. a sky line) instead of bleeding across them.
+    * Modulation per pixel: ``h * (1 + s_global + s_local(p)) + t_global + t_local(p)``.
+
+    54,959 parameters (1.51x CSRNet). ``forward(x, cond_input)`` has CSRNet's signature: the
+    condition image (a downscaled copy of ``x``) yields the vector *and* the spatial maps, which are
+    resized to ``x``'s size, so any photo size works.
+
+    Example:
+        >>> net = CSRNetL()
+        >>> count_parameters(net)
+        54959
+        >>> net(torch.rand(1, 3, 64, 48)).shape
+        torch.Size([1, 3, 64, 48])
+    """
+
+    def __init__(
+        self,
+        in_nc: int = 3,
+        out_nc: int = 3,
+        base_nf: int = 64,
+        cond_nf: int = 32,
+        map_pool: int = 2,
+        upsample: str = "guided",
+        guided_eps: float = 1e-2,
+        spatial: bool = True,
+    ) -> None:
+        super().__init__()
+        if upsample not in ("bilinear", "guided"):
+            raise ValueError(f"upsample must be 'bilinear' or 'guided', got {upsample!r}")
+        self.map_pool, self.upsample, self.guided_eps, self.spatial = map_pool, upsample, guided_eps, spatial
+        self.glob = CSRNet(in_nc, out_nc, base_nf, cond_nf)
+        self.local_net = nn.ModuleDict(
+            {
+                "conv": nn.Conv2d(cond_nf + 2, cond_nf, 3, 1, 1),
+                "head": nn.Conv2d(cond_nf, sum(_local_channels(base_nf, out_nc)), 1),
+            }
+        )
+        nn.init.zeros_(self.local_net["head"].weight)
+        nn.init.zeros_(self.local_net["head"].bias)
+        self._split = _local_channels(base_nf, out_nc)
+
+    # Expose CSRNet's parameter names at top level (cond_net.*, conv1.*, cond_scale1.* ...) so the
+    # weights file is CSRNet's tensors plus local_net.*.
+    def state_dict(self, *args, **kwargs):  # type: ignore[override]
+        sd = super().state_dict(*args, **kwargs)
+        return type(sd)((k.removeprefix("glob."), v) for k, v in sd.items())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        renamed = {(k if k.startswith("local_net.") else f"glob.{k}"): v for k, v in state_dict.items()}
+        return super().load_state_dict(renamed, strict=strict, assign=assign)
+
+    def grid_size(self, feat_hw: tuple[int, int]) -> tuple[int, int]:
+        """Grid (rows, cols) of the spatial maps for a stride-8 feature map of size ``feat_hw``."""
+        return (-(-feat_hw[0] // self.map_pool), -(-feat_hw[1] // self.map_pool))
+
+    def spatial_maps(self, cond_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Condition image (N,3,h,w) -> (vector (N,32), maps (N,262,gh,gw) on the coarse grid)."""
+        feats = self.glob.cond_net.features(cond_input)
+        vec = feats.mean(dim=(2, 3))
+        grid = F.adaptive_avg_pool2d(feats, self.grid_size(feats.shape[-2:]))
+        coords = coord_channels(*grid.shape[-2:], device=grid.device).expand(grid.shape[0], -1, -1, -1)
+        h = F.relu(self.local_net["conv"](torch.cat([grid, coords], 1)))
+        return vec, self.local_net["head"](h)
+
+    def upsampled_maps(self, maps: torch.Tensor, x: torch.Tensor, cond_input: torch.Tensor) -> torch.Tensor:
+        """Coarse maps (N,C,gh,gw) -> (N,C,H,W) at ``x``'s size (bilinear, or guided by ``x``'s luma)."""
+        size = x.shape[-2:]
+        if self.upsample == "bilinear":
+            return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+        guide_lr = F.adaptive_avg_pool2d(luminance(cond_input), maps.shape[-2:])
+        a, b = guided_coefficients(maps, guide_lr, self.guided_eps)
+        ab = F.interpolate(torch.cat([a, b], 1), size=size, mode="bilinear", align_corners=False)
+        a, b = ab.chunk(2, dim=1)
+        return a * luminance(x) + b
+
+    def forward(self, x: torch.Tensor, cond_input: torch.Tensor | None = None) -> torch.Tensor:
+        """Enhance ``x`` (N,3,H,W, RGB in [0,1]); output unclamped, same shape (CSRNet's signature)."""
+        c = x if cond_input is None else cond_input
+        g = self.glob
+        vec, maps = self.spatial_maps(c)
+        if not self.spatial:  # ablation: global modulation only (== CSRNet)
+            return g.base(x, vec)
+        m = self.upsampled_maps(maps, x, c).split(self._split, dim=1)
+
+        def sfm(h: torch.Tensor, i: int, scale: nn.Linear, shift: nn.Linear) -> torch.Tensor:
+            s = scale(vec)[:, :, None, None] + m[2 * i]
+            t = shift(vec)[:, :, None, None] + m[2 * i + 1]
+            return h * (1 + s) + t
+
+        h = F.relu(sfm(g.conv1(x), 0, g.cond_scale1, g.cond_shift1))
+        h = F.relu(sfm(g.conv2(h), 1, g.cond_scale2, g.cond_shift2))
+        return sfm(g.conv3(h), 2, g.cond_scale3, g.cond_shift3)
+
+
 #: Architecture name (as stored in a weights file's card) -> torch module class.
-MODELS: dict[str, type[nn.Module]] = {"csrnet": CSRNet}
+MODELS: dict[str, type[nn.Module]] = {"csrnet": CSRNet, "csrnet-l": CSRNetL}
 
 
 def create_model(arch: str = "csrnet", **kwargs: int) -> nn.Module:

@@ -59,8 +59,19 @@ def _csrnet_shapes(in_nc: int = 3, out_nc: int = 3, nf: int = 64, cf: int = 32) 
     return shapes
 
 
+def _csrnet_l_shapes(nf: int = 64, out_nc: int = 3, cf: int = 32) -> dict[str, tuple[int, ...]]:
+    """CSRNet-L (csrnet.network.CSRNetL): CSRNet's tensors plus the spatial branch ``local_net``."""
+    return {
+        **_csrnet_shapes(nf=nf, out_nc=out_nc, cf=cf),
+        "local_net.conv.weight": (cf, cf + 2, 3, 3),
+        "local_net.conv.bias": (cf,),
+        "local_net.head.weight": (2 * (2 * nf + out_nc), cf, 1, 1),
+        "local_net.head.bias": (2 * (2 * nf + out_nc),),
+    }
+
+
 #: Tensor names and shapes of each architecture the engine can run.
-ARCHITECTURES: dict[str, dict[str, tuple[int, ...]]] = {"csrnet": _csrnet_shapes()}
+ARCHITECTURES: dict[str, dict[str, tuple[int, ...]]] = {"csrnet": _csrnet_shapes(), "csrnet-l": _csrnet_l_shapes()}
 
 
 def expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
