@@ -1,0 +1,174 @@
+"""The ``csrnet`` command: argument parsing, progress and exit codes over the Python API.
+
+Exit codes: 0 everything done (or already there); 1 some file failed or the batch was
+interrupted; 2 usage error (bad option, unreadable model, nothing to do).
+Every problem is reported as one line; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from .errors import CsrnetError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"csrnet: error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns CsrnetError (and stray errors) into one line and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CsrnetError as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted", EXIT_FAILED)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as e:  # a bug: still one line, with a hint to report it
+            if os.environ.get("CSRNET_DEBUG"):
+                raise
+            _fail(f"unexpected {type(e).__name__}: {e} (set CSRNET_DEBUG=1 for details; please report this)", EXIT_FAILED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="csrnet-retouch")
+def main() -> None:
+    """CSRNet photo retouching: enhance photos, convert checkpoints, train and evaluate models."""
+
+
+def _load(model: str):
+    from .weights import load_model
+
+    return load_model(model)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), help="Output folder (created if missing). Default: beside each input.")
+@click.option("-m", "--model", default=None, help="Bundled model name, .safetensors weights or released .pth. Default: auto.")
+@click.option("-s", "--strength", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True, help="0 = original, 1 = full effect.")
+@click.option("--exact", is_flag=True, help="Run the network on every pixel instead of the baked 3D lattice (slower).")
+@click.option("--suffix", default=None, help="Added to output file names. Default: '_csrnet' beside inputs, '' with --output.")
+@click.option("--format", "fmt", type=click.Choice(["jpg", "png", "tif"]), default=None, help="Output format. Default: the input's.")
+@click.option("-q", "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
+@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder arguments.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never replaced).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1), show_default=True, help="Files processed at once.")
+@click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse larger images (decompression-bomb guard). Default 250 MP.")
+def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recursive, overwrite, jobs, max_pixels) -> None:
+    """Retouch photos (files, folders, globs); outputs keep EXIF and ICC metadata."""
+    from tqdm import tqdm
+
+    from .batch import plan_jobs, collect_inputs, run_batch, Report
+    from .photo import DEFAULT_MAX_PIXELS
+
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            _fail(f"{out_dir}: output path exists and is not a folder")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            _fail(f"{out_dir}: cannot create output folder ({e.strerror or e})")
+    if suffix is None:
+        suffix = "" if out_dir is not None else "_csrnet"
+    net = _load(model or _default_model())
+    inputs, errors = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "")
+    jobs_list, plan_errors = plan_jobs(inputs, out_dir, suffix=suffix, fmt=fmt)
+    report = Report(errors=errors + plan_errors)
+    if not jobs_list and not report.errors:
+        _fail("no photos found in " + " ".join(paths))
+
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):  # first Ctrl-C: finish current files; second: abort now
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("\ncsrnet: stopping after the current file(s) (Ctrl-C again to abort)", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    bar = tqdm(total=len(jobs_list), unit="photo", disable=len(jobs_list) <= 1 or None, file=sys.stderr)
+    lock = threading.Lock()
+
+    def on_result(result) -> None:
+        with lock:
+            if result.status == "failed":
+                bar.write(f"csrnet: failed: {result.message}", file=sys.stderr)
+            bar.update(1)
+
+    try:
+        report.results = run_batch(
+            jobs_list, net, workers=jobs, stop=stop, on_result=on_result, strength=strength, exact=exact,
+            fmt=fmt, quality=quality, overwrite=overwrite, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+        )
+    finally:
+        bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    report.interrupted = stop.is_set()
+    for line in errors + plan_errors:
+        click.echo(f"csrnet: failed: {line}", err=True)
+    if len(jobs_list) == 1 and report.count("done") == 1:
+        click.echo(str(jobs_list[0].dst))
+    click.echo(f"csrnet: {report.summary()}", err=True)
+    if report.failures and len(report.failures) > 1:
+        click.echo("csrnet: failures:\n  " + "\n  ".join(report.failures), err=True)
+    sys.exit(report.exit_code)
+
+
+def _default_model() -> str:
+    from .weights import list_models
+
+    if "auto" in list_models():
+        return "auto"
+    _fail("no bundled default model in this install: pass --model WEIGHTS (a .safetensors file or the released .pth)")
+    return ""
+
+
+@main.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--condition-size", type=int, default=500, show_default=True, help="Long edge (px) the checkpoint's condition network was trained at; 0 = full resolution.")
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+def convert(src: Path, dst: Path, condition_size: int, overwrite: bool) -> None:
+    """Convert a released CSRNet .pth checkpoint to torch-free safetensors weights."""
+    from .weights import convert_checkpoint
+
+    if dst.exists() and not overwrite:
+        _fail(f"{dst}: exists (use --overwrite to replace it)")
+    model = convert_checkpoint(src, dst, condition_size=condition_size or None)
+    click.echo(f"{dst}: {model.arch}, {model.num_parameters:,} parameters, condition size {model.condition_size}")
+
+
+@main.command("models")
+@click.option("--card", "show_card", is_flag=True, help="Print each model's full card.")
+def models_cmd(show_card: bool) -> None:
+    """List the bundled models with their model cards."""
+    from .weights import list_models, load_model
+
+    bundled = list_models()
+    if not bundled:
+        click.echo("no bundled models")
+    for name, path in bundled.items():
+        m = load_model(name)
+        click.echo(f"{name}\t{m.arch}\t{m.num_parameters:,} params\t{m.meta.get('summary', '')}")
+        card = path.with_suffix(".md")
+        if show_card and card.exists():
+            click.echo(card.read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The torch-free engine: equivalence with the authors' outputs, fast-path fidelity, the API contract."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import csrnet
+from csrnet.engine import condition_vector, modulated_layers, run_mlp
+
+from .conftest import GOLDEN, golden_names
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+
+
+@pytest.mark.parametrize("name", golden_names() or ["missing"])
+def test_exact_mode_reproduces_golden(ref_model, name):
+    x = np.asarray(Image.open(GOLDEN / f"{name}_input.png").convert("RGB"))
+    ref = np.clip(np.load(GOLDEN / f"{name}_official.npy"), 0, 1)
+    out = csrnet.enhance(x.astype(np.float32) / 255, ref_model, exact=True, condition_size=None)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    assert np.abs(out - ref).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", golden_names() or ["missing"])
+def test_fast_path_within_50db_of_exact(ref_model, name):
+    x = np.asarray(Image.open(GOLDEN / f"{name}_input.png").convert("RGB"))
+    exact = csrnet.enhance(x, ref_model, exact=True)
+    fast = csrnet.enhance(x, ref_model)
+    assert psnr(fast, exact, 255) >= 50.0
+
+
+def test_fast_path_on_large_photo(ref_model, shared):
+    """A 2048-px mosaic of real photos: the lattice is fitted on a 500-px copy, applied to all pixels."""
+    from .conftest import PHOTOS
+
+    tiles = [Image.open(p).convert("RGB").resize((1024, 768)) for p in sorted(PHOTOS.glob("*.jpg"))[:4]]
+    mosaic = Image.new("RGB", (2048, 1536))
+    for i, t in enumerate(tiles):
+        mosaic.paste(t, ((i % 2) * 1024, (i // 2) * 768))
+    exact = np.asarray(csrnet.enhance(mosaic, ref_model, exact=True))
+    fast = np.asarray(csrnet.enhance(mosaic, ref_model))
+    assert psnr(fast, exact, 255) >= 50.0
+
+
+def test_condition_size_choices(ref_model, photo_u8):
+    """'model' downscales to the stored size; None uses full resolution; an int is a long edge."""
+    full = csrnet.engine.downscale(photo_u8, None)
+    assert full.shape == photo_u8.shape
+    small = csrnet.engine.downscale(photo_u8, 500)
+    assert max(small.shape[:2]) == 500
+    a = csrnet.enhance(photo_u8, ref_model, condition_size="model")
+    b = csrnet.enhance(photo_u8, ref_model, condition_size=500)
+    assert np.array_equal(a, b)
+    c = csrnet.enhance(photo_u8, ref_model, condition_size=None)
+    assert not np.array_equal(a, c)
+    with pytest.raises(csrnet.CsrnetError):
+        csrnet.enhance(photo_u8, ref_model, condition_size="big")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("exact", [False, True])
+def test_api_dtypes_and_strength(ref_model, photo_u8, dtype, exact):
+    x = photo_u8[:200, :300]
+    if dtype == np.uint16:
+        x = x.astype(np.uint16) * 257
+    elif dtype == np.float32:
+        x = x.astype(np.float32) / 255
+    full = csrnet.enhance(x, ref_model, exact=exact)
+    assert full.dtype == dtype and full.shape == x.shape
+    if dtype == np.float32:
+        assert full.min() >= 0 and full.max() <= 1
+    same = csrnet.enhance(x, ref_model, strength=0.0, exact=exact)
+    assert np.array_equal(same, x) and same is not x
+    assert np.array_equal(csrnet.enhance(x, ref_model, strength=1.0, exact=exact), full)
+    half = csrnet.enhance(x, ref_model, strength=0.5, exact=True).astype(np.float64)
+    expect = (x.astype(np.float64) + csrnet.enhance(x, ref_model, exact=True).astype(np.float64)) / 2
+    peak = {np.uint8: 255, np.uint16: 65535, np.float32: 1.0}[dtype]
+    # interpolation happens before clipping, so compare where the full output was not clipped
+    assert psnr(half, expect, peak) > 40
+
+
+def test_pil_in_pil_out(ref_model, photo_u8):
+    im = Image.fromarray(photo_u8)
+    out = csrnet.enhance(im, ref_model)
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == im.size
+    assert np.array_equal(np.asarray(out), csrnet.enhance(photo_u8, ref_model))
+    exact = csrnet.enhance(im, ref_model, exact=True)
+    assert isinstance(exact, Image.Image)
+    assert csrnet.enhance(im, ref_model, strength=0).tobytes() == im.tobytes()
+
+
+def test_bad_images_rejected(ref_model):
+    for bad in (np.zeros((4, 4)), np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 3), np.int64)):
+        with pytest.raises(csrnet.CsrnetError):
+            csrnet.enhance(bad, ref_model)
+    with pytest.raises(csrnet.CsrnetError, match="mode"):
+        csrnet.enhance(Image.new("L", (32, 32)), ref_model)
+
+
+def test_lattice_matches_network(ref_model, photo_u8):
+    """A baked table, sampled at its nodes, equals the per-pixel network there."""
+    table = csrnet.bake_lut(photo_u8, ref_model, size=9, fit=False)
+    assert table.shape == (9**3, 3) and table.dtype == np.float32
+    layers = modulated_layers(ref_model, condition_vector(ref_model, csrnet.engine.downscale(photo_u8, 500)))
+    node = np.array([[1.0, 0.5, 0.0]], np.float32)  # r=8, g=4, b=0 on a 9-lattice, red fastest
+    assert np.allclose(table[0 * 81 + 4 * 9 + 8], run_mlp(layers, node)[0], atol=1e-6)
+    fitted = csrnet.bake_lut(photo_u8, ref_model, size=9)
+    assert fitted.shape == table.shape and not np.array_equal(fitted, table)
+
+
+def test_enhance_path_does_not_import_torch(ref_weights, tmp_path):
+    code = f"""
+import sys, numpy as np, csrnet
+from csrnet.photo import read_photo, write_photo
+m = csrnet.load_model({str(ref_weights)!r})
+x = (np.random.default_rng(0).random((64, 80, 3)) * 255).astype(np.uint8)
+csrnet.enhance(x, m); csrnet.enhance(x, m, exact=True); csrnet.bake_lut(x, m, size=17)
+import csrnet.cli, csrnet.batch
+assert 'torch' not in sys.modules, 'torch was imported'
+print('ok')
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout

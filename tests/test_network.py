@@ -1,0 +1,39 @@
+"""The torch module is the paper's network and reproduces the authors' outputs."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+torch = pytest.importorskip("torch")
+
+from csrnet.network import CSRNet, count_parameters, create_model  # noqa: E402
+
+from .conftest import CHECKPOINT, GOLDEN, golden_names  # noqa: E402
+
+
+def test_parameter_count_and_split():
+    net = CSRNet()
+    assert count_parameters(net) == 36489
+    assert count_parameters(net.cond_net) == 23232
+    base = sum(p.numel() for n, p in net.named_parameters() if n.startswith("conv"))
+    assert base == 4611
+    assert isinstance(create_model("csrnet"), CSRNet)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        create_model("nope")
+
+
+def test_loads_released_checkpoint_strictly(shared):
+    net = CSRNet()
+    net.load_state_dict(torch.load(CHECKPOINT, weights_only=True), strict=True)
+
+
+@pytest.mark.parametrize("name", golden_names() or ["missing"])
+def test_torch_module_reproduces_golden(shared, name):
+    net = CSRNet()
+    net.load_state_dict(torch.load(CHECKPOINT, weights_only=True))
+    net.eval()
+    x = np.asarray(Image.open(GOLDEN / f"{name}_input.png").convert("RGB"), np.float32) / 255
+    ref = np.load(GOLDEN / f"{name}_official.npy")
+    with torch.no_grad():
+        out = net(torch.from_numpy(x).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert np.abs(np.clip(out, 0, 1) - np.clip(ref, 0, 1)).max() <= 1e-4
