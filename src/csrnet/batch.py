@@ -192,5 +192,9 @@ def run_batch(jobs: list[Job], model: Model, *, workers: int = 2, stop: threadin
 
     if workers <= 1 or len(jobs) <= 1:
         return [one(j) for j in jobs]
-    with ThreadPoolExecutor(workers) as pool:
+    from threadpoolctl import threadpool_limits
+
+    # Files already run in parallel; multi-threaded BLAS inside each would oversubscribe the
+    # cores, and OpenBLAS's spinning threads then make the small lattice solve 4x slower.
+    with threadpool_limits(limits=1), ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, jobs))

@@ -1,0 +1,182 @@
+"""Full-resolution speed, memory and fidelity: the released-code torch forward vs the engine.
+
+Prints a Markdown table for 6, 12 and 24 MP photos with real detail (mosaics of the
+1024-px photos in ../shared/data/photos, saved as JPEG q92 — not upscaled images, which
+decode unrealistically fast). Each measurement runs in its own process so peak RSS is its own.
+
+    python bench/full_resolution.py            # all sizes, batch of 8 x 24 MP
+    python bench/full_resolution.py --quick    # 6 MP only, batch of 2
+
+Rows: Pillow JPEG decode+encode alone (the floor); torch forward as the released code runs it
+(condition net on the full-resolution input; 6 and 12 MP only); engine exact (per-pixel MLP,
+tiled); engine fast (fitted 65^3 lattice). "model stage" = everything but decode/encode.
+Then `csrnet enhance` on one 24 MP file (latency) and on a folder of 8 (throughput).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PHOTOS = SHARED / "data" / "photos"
+CHECKPOINT = SHARED / "reference" / "csrnet_official_eccv2020.pth"
+SIZES = {6: (3000, 2000), 12: (4240, 2832), 24: (6000, 4000)}
+
+
+def make_mosaic(mp: int, path: Path, offset: int = 0) -> Path:
+    """A size-MP JPEG tiled from real 1024-px photos at native resolution."""
+    w, h = SIZES[mp]
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    canvas = Image.new("RGB", (w, h))
+    i = offset
+    for y in range(0, h, 680):
+        for x in range(0, w, 1024):
+            tile = Image.open(photos[i % len(photos)]).convert("RGB")
+            canvas.paste(tile.crop((0, 0, 1024, 680)), (x, y))
+            i += 1
+    canvas.save(path, quality=92)
+    return path
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one(mode: str, path: Path, weights: Path) -> dict:
+    """Run one measurement in this (fresh) process."""
+    out: dict = {}
+    if mode == "codec":
+        t = time.perf_counter()
+        im = Image.open(path)
+        im.load()
+        t1 = time.perf_counter()
+        im.save(path.with_suffix(".codec.jpg"), quality=95)
+        out.update(decode=t1 - t, encode=time.perf_counter() - t1)
+    elif mode == "torch":
+        import torch
+
+        from csrnet.network import CSRNet
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        net = CSRNet()
+        net.load_state_dict(torch.load(CHECKPOINT, weights_only=True))
+        net.eval()
+        x = np.asarray(Image.open(path).convert("RGB"))
+        t = time.perf_counter()
+        with torch.no_grad():
+            y = net(torch.from_numpy(x).permute(2, 0, 1)[None].float().div_(255))
+            y = (y[0].clamp_(0, 1).mul_(255).add_(0.5)).byte().permute(1, 2, 0).numpy()
+        out["model"] = time.perf_counter() - t
+    else:
+        import csrnet
+
+        model = csrnet.load_model(weights)
+        im = Image.open(path)
+        im.load()
+        im = im.convert("RGB")
+        t = time.perf_counter()
+        y = csrnet.enhance(im, model, exact=(mode == "exact"))
+        out["model"] = time.perf_counter() - t
+        np.save(path.with_suffix(f".{mode}.npy"), np.asarray(y)[::4, ::4])  # for the fidelity check
+    out["rss_mb"] = peak_rss_mb()
+    return out
+
+
+def measure(mode: str, path: Path, weights: Path) -> dict:
+    r = subprocess.run([sys.executable, __file__, "--one", mode, str(path), str(weights)], capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def timed(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(r.stderr)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--one", nargs=3)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.one:
+        mode, path, weights = args.one
+        print(json.dumps(one(mode, Path(path), Path(weights))))
+        return
+    import csrnet
+    from csrnet.weights import save_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="csrnet-bench-"))
+    try:
+        weights = save_model(csrnet.load_model(CHECKPOINT), tmp / "ref.safetensors")
+        sizes = [6] if args.quick else [6, 12, 24]
+        rows = []
+        for mp in sizes:
+            path = make_mosaic(mp, tmp / f"m{mp}.jpg")
+            codec = measure("codec", path, weights)
+            floor = codec["decode"] + codec["encode"]
+            rows.append((f"{mp} MP", "Pillow JPEG decode+encode (floor)", floor, codec["rss_mb"], ""))
+            torch_t = None
+            if mp <= 12:
+                tr = measure("torch", path, weights)
+                torch_t = tr["model"]
+                rows.append((f"{mp} MP", "torch forward, released-code style", tr["model"], tr["rss_mb"], ""))
+            ex = measure("exact", path, weights)
+            fa = measure("fast", path, weights)
+            fid = psnr(np.load(path.with_suffix(".fast.npy")), np.load(path.with_suffix(".exact.npy")).astype(np.float64))
+            rows.append((f"{mp} MP", "engine exact (tiled MLP)", ex["model"], ex["rss_mb"], ""))
+            speed = f", {torch_t / fa['model']:.0f}x torch" if torch_t else ""
+            rows.append((f"{mp} MP", "engine fast (fitted 65^3 lattice)", fa["model"], fa["rss_mb"], f"{fid:.1f} dB vs exact{speed}"))
+        print("\n| size | stage | seconds | peak RSS (MB) | note |\n|---|---|---|---|---|")
+        for size, name, secs, rss, note in rows:
+            print(f"| {size} | {name} | {secs:.2f} | {rss:.0f} | {note} |")
+
+        # the command itself: one 24 MP photo, and a folder of 8 (or 2 with --quick)
+        mp = sizes[-1]
+        n = 2 if args.quick else 8
+        folder = tmp / "batch"
+        folder.mkdir()
+        files = [make_mosaic(mp, folder / f"p{i}.jpg", offset=7 * i) for i in range(n)]
+        floor = sum(measure("codec", f, weights)["decode"] + measure("codec", f, weights)["encode"] for f in files) / 2
+        for f in folder.glob("*.codec.jpg"):
+            f.unlink()
+        cli = [sys.executable, "-m", "csrnet.cli", "enhance", "-m", str(weights)]
+        single = timed(cli + [str(files[0]), "-o", str(tmp / "single")])
+        startup = timed([sys.executable, "-c", "import csrnet.cli"])
+        batch = timed(cli + [str(folder), "-o", str(tmp / "out")])
+        print(f"\n| command ({mp} MP JPEG) | seconds | vs decode+encode |\n|---|---|---|")
+        print(f"| Pillow decode+encode of the {n} files, sequential (floor) | {floor:.2f} | 1.00x |")
+        print(f"| `csrnet enhance` folder of {n} | {batch:.2f} | {batch / floor:.2f}x |")
+        print(f"| `csrnet enhance` one photo (latency; incl. {startup:.2f} s Python start-up) | {single:.2f} | |")
+        print(f"\nmachine: {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
