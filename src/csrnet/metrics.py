@@ -30,10 +30,14 @@ import math
 
 import numpy as np
 from scipy import ndimage
-from skimage import color
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from .errors import CsrnetError
+
+try:  # an optional dependency: only evaluation needs it
+    from skimage import color
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+except ImportError:  # pragma: no cover - depends on the environment
+    raise CsrnetError("evaluation metrics need scikit-image (pip install 'csrnet-retouch[eval]' or pip install scikit-image)") from None
 
 __all__ = [
     "METRICS",
