@@ -1,0 +1,145 @@
+"""Training: a short run learns, resume after SIGKILL equals an uninterrupted run, export loads."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import csrnet  # noqa: E402
+from csrnet.errors import CsrnetError  # noqa: E402
+from csrnet.train import train  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PAIRS = ("a4514", "a4553", "a4725")  # three dark FiveK inputs, identity PSNR ~15.5 dB
+# Small, fast settings: the condition network sees a 96 px copy, 2 images x 1024 pixels a step.
+FAST = dict(condition_size=96, batch=2, pixels=1024, progress=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: fast and stable on a busy 2-core machine (no OpenMP oversubscription)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SHARED} is missing (required in CI)")
+        pytest.skip("../shared not present")
+    return SHARED
+
+
+@pytest.fixture(scope="module")
+def few_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pairs folder of symlinks to three shared FiveK pairs (nothing copied)."""
+    src = shared_dir() / "data" / "fivek_pairs"
+    root = tmp_path_factory.mktemp("pairs")
+    for sub in ("input", "target"):
+        (root / sub).mkdir()
+        for n in PAIRS:
+            (root / sub / f"{n}.png").symlink_to(src / sub / f"{n}.png")
+    return root
+
+
+def _log(run: Path) -> list[dict[str, str]]:
+    with open(run / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_short_run_lowers_loss_beats_identity_and_exports(few_pairs: Path, tmp_path: Path) -> None:
+    weights = train(few_pairs, tmp_path / "run", iters=150, lr=3e-3, seed=0, checkpoint_every=50, **FAST)
+    rows = [r for r in _log(tmp_path / "run") if r["loss"]]
+    first = np.mean([float(r["loss"]) for r in rows[:10]])
+    last = np.mean([float(r["loss"]) for r in rows[-10:]])
+    assert last < 0.7 * first, (first, last)
+
+    model = csrnet.load_model(weights)
+    m = model.meta
+    assert m["metrics"]["train_psnr"] > m["metrics"]["train_identity_psnr"] + 3.0, m["metrics"]
+    assert m["condition_size"] == 96 and m["training"]["iters"] == 150 and m["training"]["recipe"] == "fast"
+    assert m["data"]["train_count"] == 3 and m["training"]["seed"] == 0
+
+    # The exported file runs in the torch-free engine and beats identity there too.
+    from csrnet.data import read_rgb
+    from csrnet.train import psnr8
+
+    x = read_rgb(few_pairs / "input" / f"{PAIRS[0]}.png")
+    y = read_rgb(few_pairs / "target" / f"{PAIRS[0]}.png")
+    out = csrnet.enhance(x, model)
+    assert out.shape == x.shape and out.dtype == np.float32
+    assert psnr8(out, y) > psnr8(x, y) + 2.0
+
+
+def test_resume_after_sigkill_equals_uninterrupted(few_pairs: Path, tmp_path: Path) -> None:
+    settings = dict(iters=40, seed=3, checkpoint_every=5, lr=2e-3, **FAST)
+    full = csrnet.load_model(train(few_pairs, tmp_path / "full", **settings))
+
+    run = tmp_path / "killed"
+    code = (
+        "import torch; torch.set_num_threads(1); from csrnet.train import train; "
+        f"train({str(few_pairs)!r}, {str(run)!r}, **{settings!r})"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    ckpt = run / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = torch.load(ckpt, weights_only=True)
+    assert 0 < state["iteration"] < 40, "the run must be killed part-way for this test to mean anything"
+
+    resumed = csrnet.load_model(train(few_pairs, run, resume=True, **settings))
+    assert resumed.meta["training"]["iters"] == 40
+    for name, t in full.tensors.items():
+        np.testing.assert_allclose(resumed.tensors[name], t, rtol=0, atol=1e-6, err_msg=name)
+    assert [r["iter"] for r in _log(run)] == [str(i) for i in range(1, 41)]
+
+
+def test_freeze_base_changes_only_the_conditional_branch(few_pairs: Path, tmp_path: Path) -> None:
+    ref = SHARED / "reference" / "csrnet_official_eccv2020.pth"
+    if not ref.exists():
+        shared_dir()
+        pytest.skip("reference checkpoint absent")
+    init = csrnet.load_model(ref)
+    tuned = csrnet.load_model(train(few_pairs, tmp_path / "ft", init=str(ref), freeze="base", iters=6, **FAST))
+    for name, t in init.tensors.items():
+        same = np.array_equal(tuned.tensors[name], t)
+        assert same == name.startswith(("conv1.", "conv2.", "conv3.")), name
+    assert tuned.meta["training"]["freeze"] == "base" and tuned.meta["training"]["init"] == ref.name
+
+
+def test_refuses_to_overwrite_or_resume_with_other_settings(few_pairs: Path, tmp_path: Path) -> None:
+    train(few_pairs, tmp_path / "r", iters=2, **FAST)
+    with pytest.raises(CsrnetError, match="holds a checkpoint"):
+        train(few_pairs, tmp_path / "r", iters=2, **FAST)
+    with pytest.raises(CsrnetError, match="different settings.*seed"):
+        train(few_pairs, tmp_path / "r", iters=2, seed=1, resume=True, **FAST)
+
+
+def test_paper_recipe_schedule_and_bad_data_fail_before_training(few_pairs: Path, tmp_path: Path) -> None:
+    from csrnet.train import TrainConfig, _lr_factor
+
+    cfg = TrainConfig("csrnet", "paper", 600, 0, None, None, None, 1e-4, 1, 0, ())
+    assert [_lr_factor(cfg, i) for i in (0, 99, 100, 250, 599)] == [1.0, 1.0, 0.5, 0.25, 0.03125]
+    bad = tmp_path / "bad"
+    (bad / "input").mkdir(parents=True)
+    (bad / "target").mkdir()
+    (bad / "input" / "lonely.png").symlink_to(few_pairs / "input" / f"{PAIRS[0]}.png")
+    with pytest.raises(CsrnetError, match="lonely.png: input without target"):
+        train(bad, tmp_path / "never", iters=1, **FAST)
+    assert not (tmp_path / "never").exists()
