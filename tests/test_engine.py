@@ -31,8 +31,9 @@ def test_exact_mode_reproduces_golden(ref_model, name):
 def test_fast_path_within_50db_of_exact(ref_model, name):
     x = np.asarray(Image.open(GOLDEN / f"{name}_input.png").convert("RGB"))
     exact = csrnet.enhance(x, ref_model, exact=True)
-    fast = csrnet.enhance(x, ref_model)
+    fast = csrnet.enhance(x, ref_model, lut_size=65)  # an explicit size forces the lattice path
     assert psnr(fast, exact, 255) >= 50.0
+    assert np.array_equal(csrnet.enhance(x, ref_model), exact)  # small photos run exactly anyway
 
 
 def test_fast_path_on_large_photo(ref_model, shared):
@@ -112,6 +113,29 @@ def test_lattice_matches_network(ref_model, photo_u8):
     assert np.allclose(table[0 * 81 + 4 * 9 + 8], run_mlp(layers, node)[0], atol=1e-6)
     fitted = csrnet.bake_lut(photo_u8, ref_model, size=9)
     assert fitted.shape == table.shape and not np.array_equal(fitted, table)
+
+
+def test_style_blend(ref_model, photo_u8):
+    """Weights (1, 0) give the first model; a half/half blend lies between the two."""
+    import dataclasses
+
+    other = dataclasses.replace(ref_model, tensors={**ref_model.tensors, "cond_shift3.bias": ref_model.tensors["cond_shift3.bias"] + 0.2})
+    x = photo_u8
+    for mode in ("lut", "modulation"):
+        blend = csrnet.Blend(((ref_model, 1.0), (other, 0.0)), mode=mode)
+        for kwargs in ({"exact": True}, {"lut_size": 33}):
+            assert np.array_equal(csrnet.enhance(x, blend, **kwargs), csrnet.enhance(x, ref_model, **kwargs))
+    a = csrnet.enhance(x, ref_model, exact=True).astype(float)
+    b = csrnet.enhance(x, other, exact=True).astype(float)
+    mid = csrnet.enhance(x, csrnet.Blend(((ref_model, 0.5), (other, 0.5))), exact=True).astype(float)
+    assert min(a.mean(), b.mean()) < mid.mean() < max(a.mean(), b.mean())
+    table = csrnet.bake_lut(x, csrnet.Blend(((ref_model, 1.0), (other, 0.0))), size=17)
+    assert np.array_equal(table, csrnet.bake_lut(x, ref_model, size=17))
+    different_base = dataclasses.replace(other, tensors={**other.tensors, "conv1.bias": other.tensors["conv1.bias"] + 1})
+    with pytest.raises(csrnet.CsrnetError, match="base network differs"):
+        csrnet.Blend(((ref_model, 0.5), (different_base, 0.5)), mode="modulation")
+    with pytest.raises(csrnet.CsrnetError, match="MODEL:WEIGHT"):
+        csrnet.parse_style("justaname")
 
 
 def test_enhance_path_does_not_import_torch(ref_weights, tmp_path):

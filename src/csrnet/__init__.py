@@ -8,9 +8,9 @@ The public API is torch-free::
     table = csrnet.bake_lut(image, model, size=33)    # the image's transform as a 3D LUT
 """
 
-from .engine import bake_lut, enhance
+from .engine import Blend, bake_lut, enhance, parse_style
 from .errors import CsrnetError
 from .weights import Model, list_models, load_model
 
-__all__ = ["enhance", "bake_lut", "load_model", "list_models", "Model", "CsrnetError", "__version__"]
+__all__ = ["enhance", "bake_lut", "Blend", "parse_style", "load_model", "list_models", "Model", "CsrnetError", "__version__"]
 __version__ = "0.1.0"

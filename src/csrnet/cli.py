@@ -20,8 +20,18 @@ from .errors import CsrnetError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _one_line(text: str) -> str:
+    """``text`` safe to print as one line: file-name bytes that are not UTF-8 as ``\\xNN``,
+    control characters (a newline in a file name) escaped."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"csrnet: error: {message}", err=True)
+    click.echo(f"csrnet: error: {_one_line(message)}", err=True)
     sys.exit(code)
 
 
@@ -68,9 +78,18 @@ def _load(model: str):
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never replaced).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1), show_default=True, help="Files processed at once.")
 @click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse larger images (decompression-bomb guard). Default 250 MP.")
-def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recursive, overwrite, jobs, max_pixels) -> None:
+@click.option("--style", default=None, help="Blend models instead of --model: 'modelA:0.7,modelB:0.3'.")
+@click.option("--style-mode", type=click.Choice(["lut", "modulation"]), default="lut", show_default=True,
+              help="Blend the models' transforms (any models) or their modulations (models sharing a base network).")
+def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recursive, overwrite, jobs, max_pixels, style, style_mode) -> None:
     """Retouch photos (files, folders, globs); outputs keep EXIF and ICC metadata."""
+    import warnings
+
     from tqdm import tqdm
+
+    # Pillow warns (file:line, on stderr) about corrupt EXIF and the like; the photo is still
+    # enhanced, and every real problem gets its own one-line message.
+    warnings.filterwarnings("ignore", module="PIL")
 
     from .batch import plan_jobs, collect_inputs, run_batch, Report
     from .photo import DEFAULT_MAX_PIXELS
@@ -84,7 +103,14 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
             _fail(f"{out_dir}: cannot create output folder ({e.strerror or e})")
     if suffix is None:
         suffix = "" if out_dir is not None else "_csrnet"
-    net = _load(model or _default_model())
+    if style and model:
+        _fail("give either --model or --style, not both")
+    if style:
+        from .engine import parse_style
+
+        net = parse_style(style, style_mode)
+    else:
+        net = _load(model or _default_model())
     inputs, errors = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "")
     jobs_list, plan_errors = plan_jobs(inputs, out_dir, suffix=suffix, fmt=fmt)
     report = Report(errors=errors + plan_errors)
@@ -106,7 +132,7 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
     def on_result(result) -> None:
         with lock:
             if result.status == "failed":
-                bar.write(f"csrnet: failed: {result.message}", file=sys.stderr)
+                bar.write(f"csrnet: failed: {_one_line(result.message)}", file=sys.stderr)
             bar.update(1)
 
     try:
@@ -120,12 +146,12 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
             signal.signal(signal.SIGINT, previous)
     report.interrupted = stop.is_set()
     for line in errors + plan_errors:
-        click.echo(f"csrnet: failed: {line}", err=True)
+        click.echo(f"csrnet: failed: {_one_line(line)}", err=True)
     if len(jobs_list) == 1 and report.count("done") == 1:
         click.echo(str(jobs_list[0].dst))
     click.echo(f"csrnet: {report.summary()}", err=True)
     if report.failures and len(report.failures) > 1:
-        click.echo("csrnet: failures:\n  " + "\n  ".join(report.failures), err=True)
+        click.echo("csrnet: failures:\n  " + "\n  ".join(map(_one_line, report.failures)), err=True)
     sys.exit(report.exit_code)
 
 
@@ -168,6 +194,40 @@ def models_cmd(show_card: bool) -> None:
         card = path.with_suffix(".md")
         if show_card and card.exists():
             click.echo(card.read_text())
+
+
+@main.command()
+@click.option("--pairs", "pairs_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Paired dataset: input/ + target/ folders (or the released-code / 3D-LUT layouts).")
+@click.option("-m", "--model", "models", multiple=True,
+              help="Model to score (bundled name, .safetensors or released .pth); repeatable. "
+                   "The identity row (input vs target) is always included.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write metrics.csv, metrics.md and contact_sheet.png to this folder.")
+@click.option("--list", "list_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Evaluate only the image names listed in this file (one per line).")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
+              help="Which half of dataset layouts that have both.")
+@click.option("--exact", is_flag=True, help="Run the network on every pixel instead of the baked 3D lattice.")
+@click.option("--condition-size", default="model", show_default=True,
+              help="Long edge (px) the condition network sees: 'model' (stored in the weights), 'full', or a number.")
+def evaluate(pairs_dir, models, report_dir, list_file, split, exact, condition_size) -> None:
+    """Score models against retouched targets: PSNR, SSIM, 3D-LUT SSIM, ΔE76, ΔE2000 per image and mean."""
+    from .evaluate import evaluate as run_evaluate
+
+    if condition_size == "full":
+        cs = None
+    elif condition_size == "model":
+        cs = "model"
+    elif condition_size.isdigit():
+        cs = int(condition_size)
+    else:
+        raise click.BadParameter("use 'model', 'full' or a number of pixels", param_hint="--condition-size")
+    result = run_evaluate(pairs_dir, list(models), report_dir, exact=exact, condition_size=cs,
+                          progress=True, list_file=list_file, split=split)
+    click.echo(result.to_markdown(), nl=False)
+    for kind, path in result.files.items():
+        click.echo(f"{kind.replace('_', ' ')}: {path}", err=True)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,16 @@ from .weights import Model, load_model
 __all__ = [
     "Layers",
     "condition_vector",
+    "modulation",
     "modulated_layers",
+    "Blend",
+    "parse_style",
     "run_mlp",
     "bake_lut",
     "fit_lattice",
     "enhance",
     "DEFAULT_LUT_SIZE",
+    "EXACT_BELOW_PIXELS",
 ]
 
 #: Lattice size of the fast path. 65 is the largest Pillow's C filter takes; it keeps
@@ -38,6 +42,9 @@ __all__ = [
 #: bench/full_resolution.py), where 33 drops to ~43 dB near black.
 DEFAULT_LUT_SIZE = 65
 _TILE_PIXELS = 1 << 16
+#: Below this many pixels ``enhance`` runs the network exactly even on the fast path: it is
+#: then cheaper than fitting a lattice (the fit costs as much as ~1 MP of per-pixel MLP).
+EXACT_BELOW_PIXELS = 1 << 20
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
 ConditionSize = int | None | Literal["model"]
@@ -93,18 +100,29 @@ def condition_vector(model: Model, image: np.ndarray) -> np.ndarray:
     return condition_features(model, image).mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
 
 
-def modulated_layers(model: Model, cond: np.ndarray) -> Layers:
+Modulation = list[tuple[np.ndarray, np.ndarray]]
+
+
+def modulation(model: Model, cond: np.ndarray) -> Modulation:
+    """The three layers' (1 + scale, shift) vectors for condition vector ``cond`` (32,)."""
+    t = model.tensors
+    cond = np.asarray(cond, np.float32).reshape(-1)
+    return [
+        (1.0 + t[f"cond_scale{i}.weight"] @ cond + t[f"cond_scale{i}.bias"], t[f"cond_shift{i}.weight"] @ cond + t[f"cond_shift{i}.bias"])
+        for i in (1, 2, 3)
+    ]
+
+
+def modulated_layers(model: Model, cond: np.ndarray, mod: Modulation | None = None) -> Layers:
     """Fold global feature modulation ``h*(1+scale)+shift`` into the 1x1 convolutions.
 
     ``(W x + b) * (1 + s) + t == (diag(1+s) W) x + ((1+s) b + t)``, so the base network
-    becomes a plain 3-64-64-3 MLP for this condition vector.
+    becomes a plain 3-64-64-3 MLP for this condition vector (or for a given modulation).
     """
     t = model.tensors
-    cond = np.asarray(cond, np.float32).reshape(-1)
+    mod = mod if mod is not None else modulation(model, cond)
     ws, bs = [], []
-    for i in (1, 2, 3):
-        scale = 1.0 + t[f"cond_scale{i}.weight"] @ cond + t[f"cond_scale{i}.bias"]
-        shift = t[f"cond_shift{i}.weight"] @ cond + t[f"cond_shift{i}.bias"]
+    for i, (scale, shift) in zip((1, 2, 3), mod):
         w = t[f"conv{i}.weight"][:, :, 0, 0]
         ws.append(np.ascontiguousarray((w * scale[:, None]).T, np.float32))  # stored (in, out) for x @ W
         bs.append((t[f"conv{i}.bias"] * scale + shift).astype(np.float32))
@@ -279,7 +297,7 @@ def fit_lattice(
 
 def bake_lut(
     image: np.ndarray | Image.Image,
-    model: Model | str,
+    model: "Model | Blend | str",
     size: int = DEFAULT_LUT_SIZE,
     *,
     strength: float = 1.0,
@@ -298,16 +316,82 @@ def bake_lut(
         >>> table.shape
         (35937, 3)
     """
-    model = load_model(model)
+    if not isinstance(model, Blend):
+        model = load_model(model)
+        if model.arch != "csrnet":
+            raise CsrnetError(f"{model.arch} models are spatially varying: no single 3D LUT describes them")
+    mix, small = _transforms(image, model, condition_size)
+    tables = [w * (fit_lattice(layers, small, size, strength) if fit else bake_layers(layers, size, strength)) for layers, w in mix]
+    return np.sum(tables, axis=0, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- style blends
+@dataclass(frozen=True)
+class Blend:
+    """A weighted mix of models, usable wherever a model is (``enhance``, ``bake_lut``).
+
+    ``mode="lut"`` mixes the models' transforms (their lattices, or per-pixel outputs in
+    exact mode): any models. ``mode="modulation"`` mixes their (scale, shift) modulations
+    and runs one base network: only for models sharing the base network (styles
+    fine-tuned with ``--freeze base``). Weights are used as given (normalise them yourself).
+    """
+
+    parts: tuple[tuple[Model, float], ...]
+    mode: Literal["lut", "modulation"] = "lut"
+
+    def __post_init__(self) -> None:
+        if not self.parts:
+            raise CsrnetError("a style blend needs at least one model")
+        if self.mode not in ("lut", "modulation"):
+            raise CsrnetError(f"unknown blend mode {self.mode!r} (lut or modulation)")
+        if any(m.arch != "csrnet" for m, _ in self.parts):
+            raise CsrnetError("style blends take global CSRNet models only")
+        if self.mode == "modulation":
+            base = self.parts[0][0].tensors
+            for m, _ in self.parts[1:]:
+                if any(not np.array_equal(base[f"conv{i}.{k}"], m.tensors[f"conv{i}.{k}"]) for i in (1, 2, 3) for k in ("weight", "bias")):
+                    raise CsrnetError(f"{m.name or 'a model'}: base network differs from {self.parts[0][0].name or 'the first'}; use the lut blend")
+
+
+def parse_style(spec: str, mode: str = "lut") -> Blend:
+    """``"modelA:0.7,modelB:0.3"`` -> :class:`Blend` (names or paths, as :func:`load_model` takes)."""
+    parts = []
+    for item in spec.split(","):
+        name, sep, weight = item.strip().rpartition(":")
+        if not sep or not name:
+            raise CsrnetError(f"style {item!r}: expected MODEL:WEIGHT")
+        try:
+            parts.append((load_model(name), float(weight)))
+        except ValueError:
+            raise CsrnetError(f"style {item!r}: weight {weight!r} is not a number") from None
+    return Blend(tuple(parts), mode)  # type: ignore[arg-type]
+
+
+def _transforms(image: np.ndarray | Image.Image, model: Model | Blend, condition_size: ConditionSize) -> tuple[list[tuple[Layers, float]], np.ndarray]:
+    """The weighted folded networks to mix, and the condition copy of the image."""
+    if isinstance(model, Blend):
+        small = _condition_input(image, model.parts[0][0], condition_size)
+        per = [(m, w, modulation(m, condition_vector(m, _condition_input(image, m, condition_size)))) for m, w in model.parts]
+        if model.mode == "modulation":
+            mixed = [(sum(w * mod[i][0] for _, w, mod in per), sum(w * mod[i][1] for _, w, mod in per)) for i in range(3)]
+            return [(modulated_layers(per[0][0], None, mixed), 1.0)], small  # type: ignore[arg-type]
+        return [(modulated_layers(m, None, mod), w) for m, w, mod in per], small
     small = _condition_input(image, model, condition_size)
-    layers = modulated_layers(model, condition_vector(model, small))
-    return fit_lattice(layers, small, size, strength) if fit else bake_layers(layers, size, strength)
+    return [(modulated_layers(model, condition_vector(model, small)), 1.0)], small
+
+
+def _run_mix(mix: list[tuple[Layers, float]], x: np.ndarray) -> np.ndarray:
+    out = None
+    for layers, w in mix:
+        y = run_mlp(layers, x)
+        out = y * np.float32(w) if out is None else out + y * np.float32(w)
+    return out  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- the public call
 def enhance(
     image: ImageLike,
-    model: Model | str,
+    model: Model | Blend | str,
     *,
     strength: float = 1.0,
     exact: bool = False,
@@ -319,9 +403,11 @@ def enhance(
 
     Args:
         image: (H, W, 3) numpy array — uint8, uint16, or float32 in [0, 1] — or an RGB PIL image.
-        model: a :class:`~csrnet.weights.Model`, a bundled model name or a weights path.
+        model: a :class:`~csrnet.weights.Model`, a bundled model name, a weights path, or a :class:`Blend`.
         strength: ``out = input + strength * (enhanced - input)``; 0 returns the input, 1 the network output.
         exact: run the per-pixel network on every pixel (tiled) instead of the baked lattice.
+            Images under :data:`EXACT_BELOW_PIXELS` run exactly anyway unless ``lut_size`` is
+            given, because that is faster for them.
         lut_size: lattice size of the fast path (default :data:`DEFAULT_LUT_SIZE`).
         condition_size: long edge (px) of the copy the condition network sees: ``"model"`` uses
             the size stored in the weights, ``None`` the full-resolution image (the released code).
@@ -330,21 +416,26 @@ def enhance(
     Returns:
         The enhanced image with the input's type, dtype and shape, clipped to the valid range.
     """
-    model = load_model(model)
+    if not isinstance(model, Blend):
+        model = load_model(model)
     if strength == 0:
+        if not isinstance(image, Image.Image):
+            _check_array(np.asarray(image))
         return image.copy()
-    small = _condition_input(image, model, condition_size)
-    layers = modulated_layers(model, condition_vector(model, small))
-    if exact:
+    if isinstance(model, Model) and model.arch != "csrnet":
+        return _enhance_other(image, model, strength=strength, exact=exact, condition_size=condition_size)
+    mix, small = _transforms(image, model, condition_size)
+    w, h = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
+    if exact or (lut_size is None and w * h < EXACT_BELOW_PIXELS):
         x = _as_float(image)
-        y = run_mlp(layers, x.reshape(-1, 3)).reshape(x.shape)
+        y = _run_mix(mix, x.reshape(-1, 3)).reshape(x.shape)
         if strength != 1.0:
             y = x + np.float32(strength) * (y - x)
         if isinstance(image, Image.Image):
             return Image.fromarray(_from_float(y, np.empty(0, np.uint8)), "RGB")
         return _from_float(y, np.asarray(image))
     size = lut_size or DEFAULT_LUT_SIZE
-    table = fit_lattice(layers, small, size, strength)
+    table = sum(np.float32(wt) * fit_lattice(layers, small, size, strength) for layers, wt in mix)
     if isinstance(image, Image.Image):
         return _lut.apply_lut_pil(_pil_rgb(image), table, size, threads=threads)
     arr = np.asarray(image)
@@ -353,3 +444,15 @@ def enhance(
         out = _lut.apply_lut_pil(Image.fromarray(arr, "RGB"), table, size, threads=threads)
         return np.asarray(out).copy()
     return _from_float(_lut.apply_lut_array(_as_float(arr), table, size, threads=threads), arr)
+
+
+def _enhance_other(image: ImageLike, model: Model, **kwargs) -> ImageLike:
+    """Architectures with their own engine module (CSRNet-L: :mod:`csrnet.local`)."""
+    if model.arch == "csrnet-l":
+        from .local import enhance_local
+
+        y = enhance_local(_as_float(image), model, **kwargs)
+        if isinstance(image, Image.Image):
+            return Image.fromarray(_from_float(y, np.empty(0, np.uint8)), "RGB")
+        return _from_float(y, np.asarray(image))
+    raise CsrnetError(f"no engine for architecture {model.arch!r}")
