@@ -143,3 +143,10 @@ def test_paper_recipe_schedule_and_bad_data_fail_before_training(few_pairs: Path
     with pytest.raises(CsrnetError, match="lonely.png: input without target"):
         train(bad, tmp_path / "never", iters=1, **FAST)
     assert not (tmp_path / "never").exists()
+
+
+def test_paper_recipe_runs_on_whole_images_and_records_their_size(few_pairs: Path, tmp_path: Path) -> None:
+    model = csrnet.load_model(train(few_pairs, tmp_path / "p", recipe="paper", iters=2, progress=False))
+    assert model.meta["training"]["recipe"] == "paper" and model.meta["training"]["batch"] == 1
+    assert model.meta["training"]["lr"] == 1e-4
+    assert model.meta["condition_size"] == 512  # the shared pairs' long edge: what the condition net saw

@@ -234,13 +234,15 @@ def _cache(pairs: Sequence[Pair], condition_size: int | None, device: torch.devi
 
 
 def _resolve_data(
-    pairs_dir: Path, val_dir: Path | None, val_fraction: float, seed: int
+    pairs_dir: Path, val_dir: Path | None, val_fraction: float, seed: int, list_file: Path | None = None
 ) -> tuple[list[Pair], list[Pair]]:
-    pairs = find_pairs(pairs_dir)
+    """(train, validation) pairs; the validation folder is read with ``split="test"``
+    (the released-code and 3D-LUT layouts keep both splits under one root)."""
+    pairs = find_pairs(pairs_dir, list_file, split="train")
     if val_dir is not None:
         if val_fraction:
             raise CsrnetError("give either a validation folder or a validation fraction, not both")
-        return pairs, find_pairs(val_dir)
+        return pairs, find_pairs(val_dir, split="test")
     return split_pairs(pairs, val_fraction, seed)
 
 
@@ -320,6 +322,7 @@ def train(
     *,
     val_dir: str | os.PathLike[str] | None = None,
     val_fraction: float = 0.0,
+    list_file: str | os.PathLike[str] | None = None,
     init: str | os.PathLike[str] | None = None,
     freeze: Freeze = None,
     recipe: Recipe = "fast",
@@ -344,7 +347,10 @@ def train(
         pairs_dir: training pairs (any layout :func:`csrnet.data.find_pairs` reads).
             Every mismatch is reported by name before anything trains.
         out_dir: run folder (created): checkpoints, ``log.csv``, ``tb/``, ``model.safetensors``.
-        val_dir: separate validation pairs; or ``val_fraction`` of ``pairs_dir`` held out (seeded).
+        val_dir: validation pairs (read with ``split="test"``, so the same root of a
+            released-code or 3D-LUT layout gives its test half); or ``val_fraction`` of
+            ``pairs_dir`` held out (seeded).
+        list_file: optional list of stems restricting ``pairs_dir`` (see ``find_pairs``).
         init: weights to start from (bundled name, ``.safetensors``, released ``.pth``).
         freeze: ``"base"`` (train only the conditional branch), ``"condition"`` (only the
             base network) or None (everything).
@@ -386,7 +392,9 @@ def train(
         raise CsrnetError(f"{out}: holds a checkpoint already; resume it (--resume) or choose another output folder")
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
 
-    train_pairs, val_pairs = _resolve_data(Path(pairs_dir), None if val_dir is None else Path(val_dir), val_fraction, seed)
+    train_pairs, val_pairs = _resolve_data(
+        Path(pairs_dir), None if val_dir is None else Path(val_dir), val_fraction, seed, None if list_file is None else Path(list_file)
+    )
 
     torch.manual_seed(seed)
     model = create_model(arch).to(dev)
