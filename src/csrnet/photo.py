@@ -359,6 +359,10 @@ def _heif_opener() -> None:
 def _read_pillow(path: Path, max_pixels: int, head: bytes) -> Photo:
     if path.suffix.lower() in HEIF_EXTENSIONS or head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypheim"):
         _heif_opener()
+    # Pillow refuses images over 2 x MAX_IMAGE_PIXELS (179 MP by default) on its own, below the
+    # documented limit; raise its cap so max_pixels decides (only ever raised, so thread-safe).
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as im:
@@ -512,7 +516,9 @@ def atomic_write(path: Path, write, *, overwrite: bool = False) -> None:
     is a hard link, which fails if ``path`` appeared meanwhile (another process), so an
     existing file is never replaced.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    # The name is cut to 40 characters (<= 160 bytes): a full 255-byte name plus the
+    # suffix would exceed the file system's limit and make a valid output unwritable.
+    tmp = path.with_name(f".{path.name[:40]}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         write(tmp)
         if overwrite:
