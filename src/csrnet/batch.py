@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +73,25 @@ def _has_magic(s: str) -> bool:
     return any(c in s for c in "*?[")
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a looping symbolic link: is_dir() raises instead of answering
+        return False
+
+
+def _not_regular(p: Path) -> str | None:
+    """Why ``p`` cannot be read as a photo file (None if it is a regular file or a link to one).
+
+    Pipes and devices are refused here: opening a FIFO for reading would block the batch forever.
+    """
+    try:
+        st = p.stat()
+    except OSError as e:
+        return "broken or looping symbolic link" if p.is_symlink() else f"cannot read ({e.strerror or e})"
+    return None if stat.S_ISREG(st.st_mode) else "not a regular file (a pipe, socket or device)"
+
+
 def collect_inputs(paths: Iterable[str], *, recursive: bool = False, exclude_suffix: str = "") -> tuple[list[tuple[Path, Path]], list[str]]:
     """Expand files, folders and globs into (file, root) pairs; root is where output sub-paths start.
 
@@ -82,7 +103,7 @@ def collect_inputs(paths: Iterable[str], *, recursive: bool = False, exclude_suf
     errors: list[str] = []
 
     def from_folder(folder: Path) -> None:
-        walker = os.walk(folder) if recursive else [(str(folder), [], [e.name for e in os.scandir(folder) if e.is_file()])]
+        walker = os.walk(folder) if recursive else [(str(folder), [], [e.name for e in os.scandir(folder) if not _is_dir(e)])]
         for dirpath, dirnames, filenames in walker:
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
@@ -90,6 +111,10 @@ def collect_inputs(paths: Iterable[str], *, recursive: bool = False, exclude_suf
                 if name.startswith(".") or p.suffix.lower() not in IMAGE_EXTENSIONS:
                     continue
                 if exclude_suffix and p.stem.endswith(exclude_suffix):
+                    continue
+                problem = _not_regular(p)
+                if problem:  # named, not silently skipped: the user expects every photo in the folder
+                    errors.append(f"{p}: {problem}")
                     continue
                 found.append((p, folder))
 
@@ -108,6 +133,8 @@ def collect_inputs(paths: Iterable[str], *, recursive: bool = False, exclude_suf
                 found.extend((f, f.parent) for f in files)
             elif p.is_symlink():
                 errors.append(f"{arg}: broken or looping symbolic link")
+            elif p.exists():
+                errors.append(f"{arg}: not a regular file (a pipe, socket or device)")
             else:
                 errors.append(f"{arg}: no such file or folder")
         except OSError as e:
@@ -115,7 +142,7 @@ def collect_inputs(paths: Iterable[str], *, recursive: bool = False, exclude_suf
     seen: set[Path] = set()
     unique = []
     for f, root in found:
-        key = f.resolve()
+        key = Path(os.path.realpath(f))  # unlike Path.resolve(), never raises on a link loop
         if key not in seen:
             seen.add(key)
             unique.append((f, root))
@@ -172,7 +199,47 @@ def process(job: Job, model: Model, *, strength: float = 1.0, exact: bool = Fals
         return Result(job, "failed", f"{job.src}: out of memory")
     except OSError as e:  # writing: disk full, permission denied ...
         return Result(job, "failed", f"{job.src}: cannot write {job.dst} ({e.strerror or e})")
+    except Exception as e:  # a decoder/encoder bug on a hostile file must not end the whole batch
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        return Result(job, "failed", f"{job.src}: unexpected {type(e).__name__} ({first}); please report this")
     return Result(job, "done")
+
+
+#: Temporary files of :func:`csrnet.photo.atomic_write`: ``.<name>.<pid>.<8 hex>.tmp``.
+_TMP_NAME = re.compile(r"^\..*\.(\d+)\.[0-9a-f]{8}\.tmp$", re.DOTALL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folders: Iterable[Path]) -> int:
+    """Delete temporary files a killed run left in ``folders`` (their process is gone); returns the count.
+
+    A SIGKILL leaves no chance to clean up, so the next run does it. Files of live
+    processes (another csrnet writing to the same folder) and of this process are kept.
+    """
+    removed = 0
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            m = _TMP_NAME.match(e.name)
+            if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+                try:
+                    os.unlink(e.path)
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
 
 
 def run_batch(jobs: list[Job], model: Model, *, workers: int = 2, stop: threading.Event | None = None,
@@ -181,6 +248,7 @@ def run_batch(jobs: list[Job], model: Model, *, workers: int = 2, stop: threadin
     overlap across cores). Setting ``stop`` lets running files finish and starts no new one.
     Results come back in job order."""
     stop = stop or threading.Event()
+    remove_stale_temporaries(sorted({j.dst.parent for j in jobs}))
 
     def one(job: Job) -> Result:
         if stop.is_set():
