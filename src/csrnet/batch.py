@@ -21,13 +21,13 @@ from pathlib import Path
 
 from .engine import enhance
 from .errors import CsrnetError
-from .photo import DEFAULT_MAX_PIXELS, FORMATS, read_photo, write_photo
+from .photo import DEFAULT_MAX_PIXELS, FORMATS, HEIF_EXTENSIONS, RAW_EXTENSIONS, read_photo, write_photo
 from .weights import Model
 
 __all__ = ["Job", "Result", "Report", "collect_inputs", "plan_jobs", "run_batch", "IMAGE_EXTENSIONS"]
 
 #: Extensions picked up when a folder is given (files named explicitly are always tried).
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"} | RAW_EXTENSIONS | HEIF_EXTENSIONS
 _EXT_FORMAT = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".tif": "tif", ".tiff": "tif"}
 
 
@@ -151,7 +151,10 @@ def collect_inputs(paths: Iterable[str], *, recursive: bool = False, exclude_suf
 
 def output_path(src: Path, root: Path, out_dir: Path | None, *, suffix: str, fmt: str | None) -> Path:
     """Where ``src`` goes: ``out_dir`` mirroring the sub-path below ``root``, or beside ``src``; ``stem + suffix + ext``."""
-    ext = FORMATS[fmt][1] if fmt else (src.suffix.lower() if src.suffix.lower() in _EXT_FORMAT else ".tif")
+    # default output: the input's format; camera RAW -> 16-bit TIFF (keeps the developed 16 bits),
+    # HEIC -> JPEG (phone photos are 8-bit and viewed as JPEG), anything else -> TIFF
+    suffix_in = src.suffix.lower()
+    ext = FORMATS[fmt][1] if fmt else (suffix_in if suffix_in in _EXT_FORMAT else ".jpg" if suffix_in in HEIF_EXTENSIONS else ".tif")
     name = src.stem + suffix + ext
     if out_dir is None:
         return src.with_name(name)
