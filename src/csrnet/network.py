@@ -222,6 +222,39 @@ class CSRNetL(nn.Module):
         a, b = ab.chunk(2, dim=1)
         return a * luminance(x) + b
 
+    def forward_points(self, colors: torch.Tensor, coords: torch.Tensor, cond_input: torch.Tensor) -> torch.Tensor:
+        """The network at sampled pixels only (training on pixel subsets, like CSRNet's fast recipe).
+
+        colors: (N,3,K) RGB of K pixels per image; coords: (N,K,2) their (x, y) pixel centres
+        normalised to [-1, 1] (``(2*i+1)/size - 1``); cond_input: (N,3,h,w). Returns (N,3,K),
+        equal to ``forward`` at those pixels: ``grid_sample`` (align_corners=False, border
+        padding) is the bilinear resize evaluated at single points.
+        """
+        g = self.glob
+        vec, maps = self.spatial_maps(cond_input)
+        x = colors[..., None]  # (N,3,K,1): 1x1 convolutions see K "pixels"
+        if not self.spatial:
+            return g.base(x, vec)[..., 0]
+        grid = coords[:, :, None, :]  # (N,K,1,2)
+
+        def sample(t: torch.Tensor) -> torch.Tensor:
+            return F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+        if self.upsample == "bilinear":
+            up = sample(maps)
+        else:
+            guide_lr = F.adaptive_avg_pool2d(luminance(cond_input), maps.shape[-2:])
+            a, b = guided_coefficients(maps, guide_lr, self.guided_eps)
+            up = sample(a) * luminance(x) + sample(b)
+        m = up.split(self._split, dim=1)
+
+        def sfm(h: torch.Tensor, i: int, scale: nn.Linear, shift: nn.Linear) -> torch.Tensor:
+            return h * (1 + scale(vec)[:, :, None, None] + m[2 * i]) + shift(vec)[:, :, None, None] + m[2 * i + 1]
+
+        h = F.relu(sfm(g.conv1(x), 0, g.cond_scale1, g.cond_shift1))
+        h = F.relu(sfm(g.conv2(h), 1, g.cond_scale2, g.cond_shift2))
+        return sfm(g.conv3(h), 2, g.cond_scale3, g.cond_shift3)[..., 0]
+
     def forward(self, x: torch.Tensor, cond_input: torch.Tensor | None = None) -> torch.Tensor:
         """Enhance ``x`` (N,3,H,W, RGB in [0,1]); output unclamped, same shape (CSRNet's signature)."""
         c = x if cond_input is None else cond_input
