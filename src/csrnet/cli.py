@@ -83,13 +83,17 @@ def _load(model: str):
               help="Blend the models' transforms (any models) or their modulations (models sharing a base network).")
 def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recursive, overwrite, jobs, max_pixels, style, style_mode) -> None:
     """Retouch photos (files, folders, globs); outputs keep EXIF and ICC metadata."""
+    import logging
     import warnings
 
     from tqdm import tqdm
 
     # Pillow warns (file:line, on stderr) about corrupt EXIF and the like; the photo is still
-    # enhanced, and every real problem gets its own one-line message.
+    # enhanced, and every real problem gets its own one-line message. Our own warnings
+    # (e.g. an unusable ICC profile) are shown as one "csrnet: warning:" line each.
     warnings.filterwarnings("ignore", module="PIL")
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # it logs corrupt-file details besides raising
+    warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"csrnet: warning: {_one_line(str(message))}", err=True)
 
     from .batch import plan_jobs, collect_inputs, run_batch, Report
     from .photo import DEFAULT_MAX_PIXELS
@@ -162,6 +166,47 @@ def _default_model() -> str:
         return "auto"
     _fail("no bundled default model in this install: pass --model WEIGHTS (a .safetensors file or the released .pth)")
     return ""
+
+
+@main.command("lut")
+@click.argument("photos", nargs=-1, required=True)
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
+              help="Export: the .cube file to write. With --apply: output folder (default: beside each photo).")
+@click.option("--size", type=click.Choice(["17", "33", "65"]), default="33", show_default=True, help="Export: LUT_3D_SIZE.")
+@click.option("-m", "--model", default=None, help="Export: bundled model name, .safetensors or .pth. Default: auto.")
+@click.option("-s", "--strength", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True, help="Export: 0 = identity, 1 = full effect.")
+@click.option("--apply", "apply_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Apply this .cube file (ours or any tool's) to PHOTOS instead of exporting.")
+@click.option("--suffix", default=None, help="With --apply: added to output names. Default: '_<cube name>' beside inputs, '' with -o.")
+@click.option("--format", "fmt", type=click.Choice(["jpg", "png", "tif"]), default=None, help="With --apply: output format. Default: the input's.")
+@click.option("-q", "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def lut_cmd(photos, output, size, model, strength, apply_path, suffix, fmt, quality, overwrite) -> None:
+    """Export a photo's look as a .cube 3D LUT (csrnet lut PHOTO -o look.cube), or apply one (--apply look.cube PHOTO...)."""
+    from . import cube
+
+    if apply_path is None:
+        if len(photos) != 1 or output is None:
+            _fail("export takes one PHOTO and -o LOOK.cube (to apply a .cube file, use --apply LOOK.cube PHOTO...)")
+        click.echo(str(cube.export_look(photos[0], output, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
+        return
+    from .batch import Report, collect_inputs, plan_jobs
+
+    look = cube.read_cube(apply_path)
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+    suffix = ("" if output is not None else f"_{apply_path.stem}") if suffix is None else suffix
+    inputs, errors = collect_inputs(photos, exclude_suffix=suffix if output is None else "")
+    jobs_list, plan_errors = plan_jobs(inputs, output, suffix=suffix, fmt=fmt)
+    report = Report(errors=errors + plan_errors)
+    report.results = [cube.apply_cube_job(job, look, fmt=fmt, quality=quality, overwrite=overwrite) for job in jobs_list]
+    for line in report.failures:
+        click.echo(f"csrnet: failed: {line}", err=True)
+    for result in report.results:
+        if result.status == "done":
+            click.echo(str(result.job.dst))
+    click.echo(f"csrnet: {report.summary().replace('enhanced', 'done')}", err=True)
+    sys.exit(report.exit_code)
 
 
 @main.command()

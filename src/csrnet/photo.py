@@ -613,8 +613,12 @@ def _write_tiff(photo: Photo, tmp: Path) -> None:
     if alpha is not None:
         data = np.concatenate([data, np.asarray(alpha, data.dtype)[..., None]], axis=2)
     exif = Image.Exif()
+    _bad_exif = (SyntaxError, ValueError, OSError, KeyError, IndexError, struct.error)
     if photo.exif:
-        exif.load(photo.exif)
+        try:
+            exif.load(photo.exif)
+        except _bad_exif:  # an unparseable EXIF block is not carried into the TIFF; the photo still is
+            exif = Image.Exif()
     extratags: list[tuple] = []
     for tag, dtype in _IFD0_KEEP.items():
         value = exif.get(tag)
@@ -623,7 +627,10 @@ def _write_tiff(photo: Photo, tmp: Path) -> None:
         if value is None or (dtype == "H" and not isinstance(value, int)):
             continue
         extratags.append((tag, dtype, 0 if dtype == "s" else 1, str(value).rstrip("\x00") if dtype == "s" else value, True))
-    subifds = {tag: exif.get_ifd(tag) for tag in (_EXIF_IFD, _GPS_IFD) if tag in exif and exif.get_ifd(tag)}
+    try:
+        subifds = {tag: exif.get_ifd(tag) for tag in (_EXIF_IFD, _GPS_IFD) if tag in exif and exif.get_ifd(tag)}
+    except _bad_exif:  # sub-directory offsets pointing nowhere
+        subifds = {}
     # tifffile refuses to write the EXIF/GPS pointer tags: write placeholders numbered one
     # below (so the directory stays sorted), renamed and pointed by _append_subifds
     extratags += [(tag - 1, "I", 1, 0, True) for tag in subifds]

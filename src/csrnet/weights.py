@@ -113,7 +113,10 @@ class Model:
 
 def validate(tensors: dict[str, np.ndarray], arch: str, source: str) -> dict[str, np.ndarray]:
     """Check names and shapes against ``arch``; return float32 contiguous copies."""
-    shapes = expected_shapes(arch)
+    try:
+        shapes = expected_shapes(arch)
+    except CsrnetError as e:  # name the file, not only the architecture
+        raise CsrnetError(f"{source}: {e}") from None
     missing = sorted(set(shapes) - set(tensors))
     extra = sorted(set(tensors) - set(shapes))
     if missing or extra:
