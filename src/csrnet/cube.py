@@ -157,3 +157,52 @@ def apply_cube(image: np.ndarray | Image.Image, cube: CubeLUT, *, threads: int =
     if arr.dtype in (np.uint8, np.uint16):
         return np.clip(y * scale + 0.5, 0, scale).astype(arr.dtype)
     return np.clip(y, 0.0, 1.0).astype(arr.dtype, copy=False)
+
+
+def export_look(
+    photo_path: str | os.PathLike[str],
+    cube_path: str | os.PathLike[str],
+    model,
+    *,
+    size: int = 33,
+    strength: float = 1.0,
+    overwrite: bool = False,
+) -> Path:
+    """Bake the transform ``model`` applies to the photo at ``photo_path`` and write it as a .cube file.
+
+    The table is :func:`csrnet.bake_lut` with ``fit=True`` (fitted to the photo's own
+    colours; nodes they do not reach keep the network's value, so it also suits other
+    shots), clipped to [0, 1]. ``model`` is a Model, a bundled name or a weights path.
+    """
+    from .engine import bake_lut
+    from .photo import read_photo
+    from .weights import load_model
+
+    net = load_model(model)
+    photo = read_photo(photo_path)
+    table = bake_lut(photo.pixels, net, size, strength=strength, fit=True)
+    name = net.meta.get("name")
+    title = f"csrnet look of {Path(photo_path).name}" + (f", model {name}" if name else "") + (f", strength {strength:g}" if strength != 1.0 else "")
+    return write_cube(cube_path, table, size, title=title, overwrite=overwrite)
+
+
+def apply_cube_job(job, cube: CubeLUT, *, fmt: str | None = None, quality: int = 95, overwrite: bool = False,
+                   max_pixels: int | None = None):
+    """Apply ``cube`` to one :class:`csrnet.batch.Job` (read, apply, write with metadata); never raises for a bad file."""
+    from .batch import Result
+    from .photo import DEFAULT_MAX_PIXELS, read_photo, write_photo
+
+    if job.dst.exists() and not overwrite:
+        return Result(job, "skipped", f"{job.dst}: exists")
+    try:
+        photo = read_photo(job.src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+        write_photo(photo.with_pixels(apply_cube(photo.pixels, cube)), job.dst, format=fmt, quality=quality, overwrite=overwrite)
+    except CsrnetError as e:
+        msg = str(e)
+        return Result(job, "failed", msg if msg.startswith(str(job.src)) else f"{job.src}: {msg}")
+    except MemoryError:
+        return Result(job, "failed", f"{job.src}: out of memory")
+    except OSError as e:
+        return Result(job, "failed", f"{job.src}: cannot write {job.dst} ({e.strerror or e})")
+    return Result(job, "done")
