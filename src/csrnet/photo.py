@@ -296,6 +296,30 @@ def _exif_from_tags(im: Image.Image, orientation: int | None = None) -> bytes | 
     return out.tobytes() if len(out) else None
 
 
+def _exif_from_tifffile(path: Path, orientation: int) -> bytes:
+    """Like :func:`_exif_from_tags`, through tifffile (it reads any TIFF-based RAW's IFD0);
+    only the orientation for files that are not TIFF-based (CR3, RAF ...)."""
+    import tifffile
+
+    out = Image.Exif()
+    try:
+        with tifffile.TiffFile(path) as tf:
+            tags = tf.pages.first.tags
+            for code in _IFD0_KEEP:
+                if code in tags:
+                    v = tags[code].value
+                    out[code] = int(v) if _IFD0_KEEP[code] == "H" else v
+            for code, registry in ((_EXIF_IFD, tifffile.TIFF.EXIF_TAGS), (_GPS_IFD, tifffile.TIFF.GPS_TAGS)):
+                sub = tags[code].value if code in tags else None
+                if isinstance(sub, dict):
+                    known = {registry.get(k): v for k, v in sub.items() if registry.get(k) is not None}
+                    out[code] = {k: (int(v) if hasattr(v, "value") else v) for k, v in known.items() if not isinstance(v, dict)}
+    except (tifffile.TiffFileError, OSError, ValueError, KeyError, TypeError):
+        out = Image.Exif()
+    out[0x0112] = orientation
+    return out.tobytes()
+
+
 def _orientation(exif: bytes | None) -> int | None:
     if not exif:
         return None
@@ -464,10 +488,8 @@ def decode_raw(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     try:
         with Image.open(path) as im:
             exif = _exif_from_tags(im, orientation)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):  # not TIFF-based (CR3, RAF ...)
-        e = Image.Exif()
-        e[0x0112] = orientation
-        exif = e.tobytes()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):  # Pillow cannot open it (e.g. a CFA-only DNG)
+        exif = _exif_from_tifffile(path, orientation)
     return Photo(np.ascontiguousarray(rgb, dtype=np.uint16), exif, srgb_profile(), None, None, "raw", path)
 
 
