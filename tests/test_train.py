@@ -150,3 +150,14 @@ def test_paper_recipe_runs_on_whole_images_and_records_their_size(few_pairs: Pat
     assert model.meta["training"]["recipe"] == "paper" and model.meta["training"]["batch"] == 1
     assert model.meta["training"]["lr"] == 1e-4
     assert model.meta["condition_size"] == 512  # the shared pairs' long edge: what the condition net saw
+
+
+def test_csrnet_l_trains_on_pixel_subsets_from_a_csrnet_init(few_pairs: Path, tmp_path: Path) -> None:
+    init = train(few_pairs, tmp_path / "g", iters=3, **FAST)
+    weights = train(few_pairs, tmp_path / "l", arch="csrnet-l", init=str(init), freeze="base", iters=4, **FAST)
+    model = csrnet.load_model(weights)
+    base = csrnet.load_model(init)
+    assert model.arch == "csrnet-l" and model.meta["training"]["iters"] == 4
+    for name in ("conv1.weight", "conv3.bias"):  # frozen base network kept from the CSRNet init
+        np.testing.assert_array_equal(model.tensors[name], base.tensors[name])
+    assert any(np.abs(v).max() > 0 for k, v in model.tensors.items() if k.startswith("local_net.head"))

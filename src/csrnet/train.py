@@ -157,7 +157,7 @@ def _trainable(model: torch.nn.Module, freeze: Freeze) -> list[torch.nn.Paramete
         raise CsrnetError(f"freeze must be 'base', 'condition' or None, got {freeze!r}")
     params = []
     for name, p in model.named_parameters():
-        is_base = name.startswith(_BASE_PARAMS)
+        is_base = name.removeprefix("glob.").startswith(_BASE_PARAMS)  # CSRNet-L nests CSRNet as "glob"
         train_it = freeze is None or (freeze == "base" and not is_base) or (freeze == "condition" and is_base)
         p.requires_grad_(train_it)
         if train_it:
@@ -262,7 +262,9 @@ def _fast_loss(model: torch.nn.Module, data: list[_Example], config: TrainConfig
     """L1 on ``config.pixels`` random pixels of ``config.batch`` random images at step ``it``."""
     rng = np.random.default_rng([config.seed, it])
     picks = rng.choice(len(data), size=config.batch, replace=len(data) < config.batch)
-    if not _uses_pixel_subsets(model):  # spatial models: whole images, condition on the small copy
+    if hasattr(model, "forward_points"):  # spatial models (CSRNet-L): pixels with their positions
+        return _points_loss(model, data, config, picks, rng)
+    if not _uses_pixel_subsets(model):  # any other model: whole images, condition on the small copy
         return sum(F.l1_loss(model(data[i].x, data[i].cond), data[i].y) for i in picks) / len(picks)
     conds, xs, ys = [], [], []
     for i in picks:
@@ -275,6 +277,22 @@ def _fast_loss(model: torch.nn.Module, data: list[_Example], config: TrainConfig
     x = torch.cat(xs)[..., None]  # (B, 3, K, 1): the 1x1 convolutions see K "pixels"
     y = torch.cat(ys)[..., None]
     return F.l1_loss(model.base(x, torch.cat(conds)), y)
+
+
+def _points_loss(model: torch.nn.Module, data: list[_Example], config: TrainConfig, picks: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    """Pixel-subset L1 for spatially modulated models: ``forward_points(colors, coords, cond)``
+    with coords the pixel centres normalised to [-1, 1] (``(2*i+1)/size - 1``)."""
+    preds, ys = [], []
+    for i in picks:
+        ex = data[i]
+        h, w = ex.x.shape[2], ex.x.shape[3]
+        flat = rng.integers(0, h * w, size=config.pixels)
+        row, col = np.divmod(flat, w)
+        coords = np.stack([(2 * col + 1) / w - 1, (2 * row + 1) / h - 1], axis=-1).astype(np.float32)
+        idx = torch.from_numpy(flat).to(ex.x.device)
+        preds.append(model.forward_points(ex.x.flatten(2)[:, :, idx], torch.from_numpy(coords)[None].to(ex.x.device), ex.cond))
+        ys.append(ex.y.flatten(2)[:, :, idx])
+    return F.l1_loss(torch.cat(preds), torch.cat(ys))
 
 
 def _paper_loss(model: torch.nn.Module, data: list[_Example], config: TrainConfig, it: int) -> torch.Tensor:
@@ -300,11 +318,15 @@ def _validate(model: torch.nn.Module, data: list[_Example]) -> float:
 # ---------------------------------------------------------------------------- train
 def _load_init(model: torch.nn.Module, init: str, arch: str) -> Model:
     src = load_model(init)
-    if src.arch != arch:
-        raise CsrnetError(f"{init}: is a {src.arch} model, cannot initialise a {arch} network from it")
     state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in src.tensors.items()}
-    model.load_state_dict(state, strict=True)
-    return src
+    if src.arch == arch:
+        model.load_state_dict(state, strict=True)
+        return src
+    own = model.state_dict()
+    if set(state) <= set(own) and all(own[k].shape == t.shape for k, t in state.items()):
+        model.load_state_dict(state, strict=False)  # e.g. a CSRNet initialising CSRNet-L's global part
+        return src
+    raise CsrnetError(f"{init}: is a {src.arch} model, cannot initialise a {arch} network from it")
 
 
 def _default_condition_size(condition_size: int | None, init_model: Model | None) -> int:
