@@ -394,7 +394,6 @@ def test_bad_checkpoints_are_refused(shared, ref_weights, sources, tmp_path) -> 
     assert r.returncode == 2 and "Traceback" not in r.stderr and not marker.exists(), r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="engine.py: the condition network needs a copy >= 5 px a side; pad smaller copies (requested)")
 def test_tiny_images_are_enhanced(ref_model) -> None:
     import csrnet
 

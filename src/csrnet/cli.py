@@ -98,6 +98,14 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
     from .batch import plan_jobs, collect_inputs, run_batch, Report
     from .photo import DEFAULT_MAX_PIXELS
 
+    if style and model:
+        _fail("give either --model or --style, not both")
+    if style:
+        from .engine import parse_style
+
+        net = parse_style(style, style_mode)
+    else:
+        net = _load(model or _default_model())
     if out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
             _fail(f"{out_dir}: output path exists and is not a folder")
@@ -107,14 +115,6 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
             _fail(f"{out_dir}: cannot create output folder ({e.strerror or e})")
     if suffix is None:
         suffix = "" if out_dir is not None else "_csrnet"
-    if style and model:
-        _fail("give either --model or --style, not both")
-    if style:
-        from .engine import parse_style
-
-        net = parse_style(style, style_mode)
-    else:
-        net = _load(model or _default_model())
     inputs, errors = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "")
     jobs_list, plan_errors = plan_jobs(inputs, out_dir, suffix=suffix, fmt=fmt)
     report = Report(errors=errors + plan_errors)

@@ -215,7 +215,11 @@ def _condition_input(image: np.ndarray | Image.Image, model: Model, condition_si
         raise CsrnetError(f"condition_size must be 'model', None or an int, got {condition_size!r}")
     if size is not None and size < 16:
         raise CsrnetError(f"condition_size {size} is too small (at least 16 px)")
-    return downscale(image, size)
+    small = downscale(image, size)
+    h, w = small.shape[:2]
+    if h < 5 or w < 5:  # the 7x7 stride-2 first layer needs >= 5 px; replicated edges barely move a global mean
+        small = np.pad(small, ((0, max(0, 5 - h)), (0, max(0, 5 - w)), (0, 0)), mode="edge")
+    return small
 
 
 # ---------------------------------------------------------------- the lattice
