@@ -512,7 +512,9 @@ def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     try:
         with open(path, "rb") as f:
             head = f.read(64)
-        if path.suffix.lower() in RAW_EXTENSIONS:
+        # the content decides over the name: a PNG/JPEG/WebP/GIF/BMP named .dng is not a RAW
+        not_raw = head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")) or head[8:12] == b"WEBP"
+        if path.suffix.lower() in RAW_EXTENSIONS and not not_raw:
             photo = decode_raw(path, max_pixels=max_pixels)
         elif head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             photo = _read_tiff(path, max_pixels)
