@@ -29,7 +29,6 @@ from .conftest import PHOTOS
 #: Cases that fail today, with the fix requested from the owner (notes/reliability_requests.md).
 #: strict: when the fix lands the test XPASSes, which fails, so the marker gets removed.
 KNOWN = {
-    "wrong_extension-really_png_8.dng": "photo.py: a .dng name goes to rawpy even when the content is PNG/JPEG",
 }
 
 
