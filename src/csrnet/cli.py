@@ -243,6 +243,34 @@ def models_cmd(show_card: bool) -> None:
 
 @main.command()
 @click.option("--pairs", "pairs_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Training pairs: input/ + target/ folders matched by file name (or the released-code / 3D-LUT layouts).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run folder: checkpoints, log.csv, tb/, model.safetensors.")
+@click.option("--val", "val_dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Separate validation pairs.")
+@click.option("--val-fraction", type=click.FloatRange(0.0, 0.9), default=0.0, show_default=True, help="Hold out this share of --pairs for validation.")
+@click.option("--list", "list_file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Train only on the names in this list file.")
+@click.option("--init", default=None, help="Start from these weights (bundled name, .safetensors, released .pth).")
+@click.option("--freeze", type=click.Choice(["base", "condition"]), default=None, help="Train only the conditional branch (base) or only the base network (condition).")
+@click.option("--recipe", type=click.Choice(["fast", "paper"]), default="fast", show_default=True)
+@click.option("--arch", type=click.Choice(["csrnet", "csrnet-l"]), default="csrnet", show_default=True)
+@click.option("--iters", type=click.IntRange(1), default=None, help="Training steps (default: the recipe's; schedules scale with it).")
+@click.option("--condition-size", type=click.IntRange(16), default=None, help="Long edge (px) the condition network sees (default: the init model's, else 500).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
+@click.option("--minutes", type=click.FloatRange(0.1), default=None, help="Stop (with a checkpoint and export) after this much wall time.")
+def train(pairs_dir, out_dir, val_dir, val_fraction, list_file, init, freeze, recipe, arch, iters, condition_size, seed, resume, minutes) -> None:
+    """Train or fine-tune a model on before/after pairs; exports torch-free weights with a model card."""
+    try:
+        from .train import train as run_train
+    except ImportError:
+        _fail("training needs PyTorch: pip install 'csrnet-retouch[train]'")
+    weights = run_train(pairs_dir, out_dir, val_dir=val_dir, val_fraction=val_fraction, list_file=list_file, init=init,
+                        freeze=freeze, recipe=recipe, arch=arch, iters=iters, condition_size=condition_size, seed=seed,
+                        resume=resume, max_seconds=minutes * 60 if minutes else None)
+    click.echo(str(weights))
+
+
+@main.command()
+@click.option("--pairs", "pairs_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Paired dataset: input/ + target/ folders (or the released-code / 3D-LUT layouts).")
 @click.option("-m", "--model", "models", multiple=True,
               help="Model to score (bundled name, .safetensors or released .pth); repeatable. "
