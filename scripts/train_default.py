@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PHOTOS = SHARED / "data" / "photos"
 MODELS = ROOT / "src" / "csrnet" / "models"
-LONG_EDGE = 512
+LONG_EDGE = 384
 CONDITION_SIZE = 256  # global faults need no more; 4x cheaper than 500 px to train and run
 
 
@@ -48,6 +48,15 @@ def to8(x: np.ndarray) -> np.ndarray:
     return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop (60-100 % of each side) and flip, so the condition network cannot memorise photos."""
+    h, w = x.shape[:2]
+    ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
+    y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    x = x[y0 : y0 + ch, x0 : x0 + cw]
+    return np.ascontiguousarray(x[:, ::-1] if rng.random() < 0.5 else x)
+
+
 def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identity_every: int) -> list[dict]:
     from csrnet.degrade import random_degradation
 
@@ -56,9 +65,10 @@ def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identi
     rng = np.random.default_rng(seed)
     rows = []
     for p in photos:
-        target = load_small(p)
+        full = load_small(p)
         for v in range(variants):
             name = f"{p.stem}__{v}"
+            target = augment(full, rng)
             if identity_every and v % identity_every == identity_every - 1:
                 degraded, ops = target, ["none"]  # do-no-harm examples
             else:
@@ -134,10 +144,17 @@ def sheet(model, held: list[Path], out: Path, seed: int) -> None:
     canvas.save(out)
 
 
+LIMITATIONS = """
+## Limitations
+A global model cannot tell a mild cast, contrast or saturation change from a photo's natural look;
+see the per-fault figures in the README. Use --strength below 1 for well-exposed photos.
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--iters", type=int, default=6000)
-    ap.add_argument("--variants", type=int, default=6)
+    ap.add_argument("--iters", type=int, default=10000)
+    ap.add_argument("--variants", type=int, default=16)
     ap.add_argument("--minutes", type=float, default=None, help="stop early after this much wall time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", type=Path, default=None, help="run folder (default: a temporary one)")
@@ -152,7 +169,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="csrnet-auto-"))
     run = args.run or work / "run"
     t0 = time.time()
-    write_pairs(train_photos, work / "pairs", args.variants, args.seed, identity_every=6)
+    write_pairs(train_photos, work / "pairs", args.variants, args.seed, identity_every=4)
     weights = train(work / "pairs", run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
                     max_seconds=args.minutes * 60 if args.minutes else None, val_fraction=0.05)
     minutes = (time.time() - t0) / 60
@@ -178,10 +195,10 @@ def main() -> None:
 
 CSRNet (36,489 parameters), trained by this repository's own code to undo common global faults of
 well-exposed photos: exposure ±2 EV, gamma, contrast, black/white point, white-balance casts,
-saturation and tone curves, 1–3 at a time (`csrnet.degrade`), with every sixth example left
+saturation and tone curves, 1–3 at a time (`csrnet.degrade`), with every fourth example left
 undegraded so good photos are left alone.
 
-- **Data**: {len(train_photos)} photos from `../shared/data/photos` (long edge {LONG_EDGE} px), {args.variants} variants each.
+- **Data**: {len(train_photos)} photos from `../shared/data/photos` (long edge {LONG_EDGE} px), {args.variants} variants each (random crop and flip, then 1–3 random degradations).
   Held out, never trained on: {len(held)} photos (a fixed fifth by name hash, plus `examples/`).
   Licenses of the training photos: {json.dumps(lic_counts)}. Attributions: `../shared/data/photos/MANIFEST.csv`.
   Because some are CC-BY-SA / GPL, the weights are offered under CC-BY-SA-4.0.
@@ -197,6 +214,7 @@ undegraded so good photos are left alone.
 | do-no-harm: clean held-out photos, output vs input | — | {metrics['do_no_harm_psnr']} dB |
 | out of distribution: 18 FiveK pairs (input → expert C) | {metrics['fivek_identity_psnr']} dB | {metrics['fivek_model_psnr']} dB |
 
+{LIMITATIONS}
 ![before/after](../../../docs/auto_before_after.png)
 """
     (MODELS / "auto.md").write_text(card)
