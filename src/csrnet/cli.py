@@ -257,7 +257,9 @@ def models_cmd(show_card: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
 @click.option("--minutes", type=click.FloatRange(0.1), default=None, help="Stop (with a checkpoint and export) after this much wall time.")
-def train(pairs_dir, out_dir, val_dir, val_fraction, list_file, init, freeze, recipe, arch, iters, condition_size, seed, resume, minutes) -> None:
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: the idle cores).")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+def train(pairs_dir, out_dir, val_dir, val_fraction, list_file, init, freeze, recipe, arch, iters, condition_size, seed, resume, minutes, threads, device) -> None:
     """Train or fine-tune a model on before/after pairs; exports torch-free weights with a model card."""
     try:
         from .train import train as run_train
@@ -265,7 +267,13 @@ def train(pairs_dir, out_dir, val_dir, val_fraction, list_file, init, freeze, re
         _fail("training needs PyTorch: pip install 'csrnet-retouch[train]'")
     weights = run_train(pairs_dir, out_dir, val_dir=val_dir, val_fraction=val_fraction, list_file=list_file, init=init,
                         freeze=freeze, recipe=recipe, arch=arch, iters=iters, condition_size=condition_size, seed=seed,
-                        resume=resume, max_seconds=minutes * 60 if minutes else None)
+                        resume=resume, max_seconds=minutes * 60 if minutes else None, threads=threads, device=device)
+    from .weights import load_model
+
+    metrics = load_model(weights).meta.get("metrics", {})
+    for split in ("val", "train"):
+        if metrics.get(f"{split}_psnr") is not None and metrics.get(f"{split}_identity_psnr") is not None:
+            click.echo(f"{split} PSNR: {metrics[f'{split}_psnr']:.2f} dB (identity {metrics[f'{split}_identity_psnr']:.2f} dB)", err=True)
     click.echo(str(weights))
 
 
