@@ -90,8 +90,9 @@ def main() -> None:
             t = time.perf_counter()
             table = fit_global_lut([data[p.name][0].astype(np.float32) / 255 for p in train_pairs],
                                    [data[p.name][1].astype(np.float32) / 255 for p in train_pairs], args.lut_size)
-            seconds["global LUT"] = seconds.get("global LUT", 0) + time.perf_counter() - t
-            score(f"global {args.lut_size}^3 LUT (least squares)",
+            lut_name = f"global {args.lut_size}^3 LUT (least squares)"
+            seconds[lut_name] = seconds.get(lut_name, 0) + time.perf_counter() - t
+            score(lut_name,
                   [to_uint8(np.clip(apply_lut_array(data[p.name][0].astype(np.float32) / 255, table, args.lut_size), 0, 1)) for p in held])
             folder = link_pairs(train_pairs, tmp / f"fold{k}")
             for name in args.inits.split(","):
@@ -100,14 +101,14 @@ def main() -> None:
                     score("released checkpoint as is", [csrnet.enhance(data[p.name][0], csrnet.load_model(init)) for p in held])
                 t = time.perf_counter()
                 weights = train(folder, tmp / f"run{k}_{name}", init=init, freeze="base", iters=args.iters, seed=0, progress=False)
-                seconds[f"fine-tune {name}"] = seconds.get(f"fine-tune {name}", 0) + time.perf_counter() - t
+                ft_name = f"fine-tune {name} (--freeze base)"
+                seconds[ft_name] = seconds.get(ft_name, 0) + time.perf_counter() - t
                 model = csrnet.load_model(weights)
-                score(f"fine-tune {name} (--freeze base)", [csrnet.enhance(data[p.name][0], model) for p in held])
+                score(ft_name, [csrnet.enhance(data[p.name][0], model) for p in held])
         print(f"\n{args.folds}-fold leave-some-out on {len(pairs)} FiveK pairs (input -> expert C), held-out means\n")
         print("| method | PSNR (dB) | dE76 | train time per fold (s) |\n|---|---|---|---|")
         for name, vals in scores.items():
-            key = next((s for s in seconds if name.startswith(s.split(" (")[0]) or s in name), None)
-            t = f"{seconds[key] / args.folds:.0f}" if key else "—"
+            t = f"{seconds[name] / args.folds:.0f}" if name in seconds else "—"
             print(f"| {name} | {np.mean([v[0] for v in vals]):.2f} | {np.mean([v[1] for v in vals]):.2f} | {t} |")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
