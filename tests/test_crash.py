@@ -5,7 +5,6 @@ training run never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import signal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,7 @@ from csrnet.errors import CsrnetError
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED} is missing (required in CI)")
-        pytest.skip("../shared not present")
-    return SHARED
+from .conftest import need_shared as shared_dir  # noqa: E402  (skip outside CI, fail in CI)
 
 
 def _png(path: Path, h: int = 8, w: int = 12, value: int = 100) -> Path:

@@ -34,12 +34,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED} is missing (required in CI)")
-        pytest.skip("../shared not present")
-    return SHARED
+from .conftest import need_shared as shared_dir  # noqa: E402  (skip outside CI, fail in CI)
 
 
 @pytest.fixture(scope="module")
