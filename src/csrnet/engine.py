@@ -464,9 +464,8 @@ def enhance(
         return _lut.apply_lut_pil(_pil_rgb(image), table, size, threads=threads)
     arr = np.asarray(image)
     _check_array(arr)
-    if arr.dtype == np.uint8:
-        out = _lut.apply_lut_pil(Image.fromarray(arr, "RGB"), table, size, threads=threads)
-        return np.asarray(out).copy()
+    if arr.dtype in (np.uint8, np.uint16):
+        return _lut.apply_lut_uint(arr, table, size, threads=threads)
     return _from_float(_lut.apply_lut_array(_as_float(arr), table, size, threads=threads), arr)
 
 

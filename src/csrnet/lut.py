@@ -17,7 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["apply_lut_pil", "apply_lut_array", "PIL_MAX_SIZE"]
+__all__ = ["apply_lut_pil", "apply_lut_array", "apply_lut_uint", "PIL_MAX_SIZE", "HAVE_KERNEL"]
+
+try:  # the C kernel (src/csrnet/_lut.c), built at install time where a compiler exists
+    from . import _lut as _kernel
+except ImportError:
+    _kernel = None
+#: Whether the compiled kernel is in use (else Pillow's filter for 8-bit, numpy for 16-bit).
+HAVE_KERNEL = _kernel is not None
+_KERNEL_PIXELS = 1 << 20  # pixels per work item: enough to amortise the call, small enough to balance
 
 #: Largest lattice Pillow's filter accepts.
 PIL_MAX_SIZE = 65
@@ -34,13 +42,48 @@ def _check_table(table: np.ndarray, size: int) -> np.ndarray:
     return table.reshape(size**3, 3)
 
 
-def apply_lut_pil(image: Image.Image, table: np.ndarray, size: int, *, threads: int = 2) -> Image.Image:
-    """Apply ``table`` to an 8-bit RGB PIL image with Pillow's C trilinear filter.
+def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: int = 2) -> np.ndarray:
+    """Apply ``table`` to a (H, W, 3) uint8 or uint16 array; returns the same dtype, clipped and rounded.
 
-    Row strips are filtered on ``threads`` threads and pasted into one output image, so
-    peak memory is the input, the output and a few strips.
+    Uses the compiled kernel on row blocks across ``threads`` threads (it releases the GIL);
+    without it, Pillow's filter (8-bit) or the numpy interpolation (16-bit).
     """
-    table = _check_table(table, size)
+    arr = np.ascontiguousarray(image)
+    if arr.dtype not in (np.uint8, np.uint16) or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8 or uint16, got {arr.dtype} {arr.shape}")
+    flat = np.ascontiguousarray(_check_table(table, size), np.float32)
+    if _kernel is None:
+        if arr.dtype == np.uint8:
+            return np.asarray(_apply_pillow(Image.fromarray(arr, "RGB"), flat, size, threads)).copy()
+        y = apply_lut_array(arr.astype(np.float32) / 65535.0, flat, size, threads=threads)
+        return np.clip(y * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    out = np.empty_like(arr)
+    bits = 8 if arr.dtype == np.uint8 else 16
+    rows = max(1, _KERNEL_PIXELS // max(1, arr.shape[1]))
+    starts = range(0, arr.shape[0], rows)
+
+    def work(r0: int) -> None:
+        _kernel.apply(arr[r0 : r0 + rows], out[r0 : r0 + rows], flat, size, bits)
+
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, starts))
+    else:
+        for r0 in starts:
+            work(r0)
+    return out
+
+
+def apply_lut_pil(image: Image.Image, table: np.ndarray, size: int, *, threads: int = 2) -> Image.Image:
+    """Apply ``table`` to an 8-bit RGB PIL image (the compiled kernel, else Pillow's C filter)."""
+    if _kernel is not None:
+        return Image.fromarray(apply_lut_uint(np.asarray(image), table, size, threads=threads), "RGB")
+    return _apply_pillow(image, _check_table(table, size), size, threads)
+
+
+def _apply_pillow(image: Image.Image, table: np.ndarray, size: int, threads: int) -> Image.Image:
+    """Pillow's trilinear filter; row strips on ``threads`` threads pasted into one output image,
+    so peak memory is the input, the output and a few strips."""
     if size > PIL_MAX_SIZE:
         arr = np.asarray(image, np.float32) / 255.0
         out = apply_lut_array(arr, table, size, threads=threads)

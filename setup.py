@@ -1,0 +1,9 @@
+"""Only the optional C kernel lives here; everything else is in pyproject.toml.
+
+``optional=True``: where no C compiler exists the package still installs and csrnet.lut falls
+back to Pillow's filter (8-bit) and numpy (16-bit/float).
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("csrnet._lut", ["src/csrnet/_lut.c"], optional=True, extra_compile_args=["-O3", "-ffast-math"])])

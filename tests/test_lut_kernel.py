@@ -1,0 +1,42 @@
+"""The compiled LUT kernel agrees with the numpy reference interpolation and with Pillow's filter."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from csrnet import lut
+
+
+def _table(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth, overshooting table (like the network's): a colour mix plus a curve, beyond [0, 1]."""
+    grid = np.stack(np.meshgrid(*[np.linspace(0, 1, size)] * 3, indexing="ij")[::-1], -1).reshape(-1, 3)
+    mix = rng.uniform(-0.3, 1.3, (3, 3)).astype(np.float32)
+    return (grid @ mix.T + 0.2 * np.sin(6 * grid)).astype(np.float32)
+
+
+@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built (no compiler at install time)")
+@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
+@pytest.mark.parametrize("size", [2, 17, 65, 97])
+def test_kernel_matches_numpy_reference(dtype, peak, size):
+    rng = np.random.default_rng(size)
+    img = rng.integers(0, peak + 1, (37, 53, 3)).astype(dtype)
+    img[0, :3] = [[0, 0, 0], [peak, peak, peak], [0, peak, 0]]  # the lattice's corners
+    table = _table(size, rng)
+    ref = np.clip(lut.apply_lut_array(img.astype(np.float32) / peak, table, size, threads=1) * peak + 0.5, 0, peak)
+    for threads in (1, 3):
+        out = lut.apply_lut_uint(img, table, size, threads=threads)
+        assert out.dtype == dtype and out.shape == img.shape
+        assert np.abs(out.astype(np.float64) - np.floor(ref)).max() <= 1  # float32 rounding at .5 only
+        assert np.mean(out == np.floor(ref)) > 0.99
+
+
+@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+def test_kernel_matches_pillow_and_splits_rows():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (1500, 900, 3)).astype(np.uint8)  # > 1 MP: several row blocks
+    table = np.clip(_table(33, rng), 0, 1)
+    ours = np.asarray(lut.apply_lut_pil(Image.fromarray(img), table, 33, threads=2))
+    pillow = np.asarray(Image.fromarray(img).filter(ImageFilter.Color3DLUT(33, table)))
+    assert np.abs(ours.astype(int) - pillow).max() <= 1
+    with pytest.raises(ValueError):
+        lut._kernel.apply(img, np.empty((2, 2, 3), np.uint8), table, 33, 8)
