@@ -40,3 +40,19 @@ def test_kernel_matches_pillow_and_splits_rows():
     assert np.abs(ours.astype(int) - pillow).max() <= 1
     with pytest.raises(ValueError):
         lut._kernel.apply(img, np.empty((2, 2, 3), np.uint8), table, 33, 8)
+
+
+@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
+def test_fallback_without_kernel_agrees(monkeypatch, dtype, peak):
+    """Installs without a C compiler use Pillow (8-bit) and numpy (16-bit): same results within 1 LSB."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, peak + 1, (1200, 900, 3)).astype(dtype)
+    table = np.clip(_table(33, rng), 0, 1)
+    ref = np.clip(lut.apply_lut_array(img.astype(np.float32) / peak, table, 33) * peak + 0.5, 0, peak).astype(np.int64)
+    monkeypatch.setattr(lut, "_kernel", None)
+    out = lut.apply_lut_uint(img, table, 33)
+    assert out.dtype == dtype
+    assert np.abs(out.astype(np.int64) - ref).max() <= (1 if dtype == np.uint8 else 2)
+    if dtype == np.uint8:
+        pil = np.asarray(lut.apply_lut_pil(Image.fromarray(img), table, 33))
+        assert np.abs(pil.astype(np.int64) - ref).max() <= 1
