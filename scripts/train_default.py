@@ -1,6 +1,6 @@
 """Train the bundled default model ``auto`` from the license-clean photos in ../shared/data/photos.
 
-    python scripts/train_default.py [--iters 6000] [--variants 6] [--minutes 25]
+    python scripts/train_default.py [--iters 10000] [--variants 16] [--minutes 25]
 
 Targets: the photos themselves (long edge 512 px); inputs: the same photos after random global
 degradations (csrnet.degrade). Photos whose names hash into the held-out fifth, and the ones copied
