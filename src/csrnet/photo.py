@@ -401,9 +401,7 @@ def _read_pillow(path: Path, max_pixels: int, head: bytes) -> Photo:
                 im.load()
                 if icc and im.mode in ("L", "CMYK") and _needs_conversion(icc):
                     im, icc = _image_to_srgb(im, icc), srgb_profile()  # gray/CMYK profiles cannot tag an RGB output
-                pixels, alpha = _split_modes(im)
-                if isinstance(pixels, Image.Image) and pixels is im:
-                    pixels = im.copy()
+                pixels, alpha = _split_modes(im)  # a loaded image outlives the with-block (only the file closes)
     dpi = info.get("dpi")
     return Photo(
         pixels=pixels,
