@@ -3,44 +3,77 @@
  * Written by hand because no maintained library does this well: Pillow's Color3DLUT is
  * 8-bit only, fixed point and single-threaded per call, and numpy's gathers take ~0.5 us a
  * pixel for 16-bit photos. This kernel reads interleaved RGB (uint8 or uint16), interpolates
- * a float32 table of size^3 x 3 entries (red fastest, the .cube order, values may lie outside
+ * a float32 table of size^3 nodes (red fastest, the .cube order, values may lie outside
  * [0, 1]) and writes the clipped, rounded result; Python splits the rows across threads.
  * The interpolation is the same as csrnet.lut.apply_lut_array (tests compare them).
+ *
+ * The table comes padded to 4 floats a node (R, G, B, unused) so that with GCC/Clang each
+ * corner is one 16-byte vector load and the three channels interpolate in one SIMD lane set:
+ * ~1.9x faster than per-channel scalar code on a 24 MP photo, same results. Other compilers
+ * take the scalar loop.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 
-static inline float lerp(float a, float b, float t) { return a + t * (b - a); }
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CSR_SCALAR)
+#define CSR_VECTOR 1
+/* aligned(4): numpy only promises float alignment for the table. */
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+#endif
 
-#define KERNEL(NAME, TYPE, MAXV)                                                              \
-    static void NAME(const TYPE *s, TYPE *d, Py_ssize_t n, const float *t, int size) {        \
-        const float scale = (float)(size - 1) / (float)(MAXV);                                \
-        const Py_ssize_t sg = (Py_ssize_t)size * 3, sb = (Py_ssize_t)size * size * 3;        \
-        for (Py_ssize_t k = 0; k < n; k++) {                                                  \
-            float pr = s[3 * k] * scale, pg = s[3 * k + 1] * scale, pb = s[3 * k + 2] * scale; \
-            int ir = (int)pr, ig = (int)pg, ib = (int)pb;                                     \
-            if (ir > size - 2) ir = size - 2;                                                  \
-            if (ig > size - 2) ig = size - 2;                                                  \
-            if (ib > size - 2) ib = size - 2;                                                  \
-            const float fr = pr - ir, fg = pg - ig, fb = pb - ib;                             \
-            const float *c = t + ib * sb + ig * sg + ir * 3;                                  \
-            for (int ch = 0; ch < 3; ch++) {                                                  \
-                float c00 = lerp(c[ch], c[3 + ch], fr);                                       \
-                float c10 = lerp(c[sg + ch], c[sg + 3 + ch], fr);                             \
-                float c01 = lerp(c[sb + ch], c[sb + 3 + ch], fr);                             \
-                float c11 = lerp(c[sb + sg + ch], c[sb + sg + 3 + ch], fr);                   \
-                float v = lerp(lerp(c00, c10, fg), lerp(c01, c11, fg), fb) * (MAXV) + 0.5f;   \
-                d[3 * k + ch] = v <= 0.0f ? 0 : (v >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)v); \
-            }                                                                                 \
-        }                                                                                     \
+/* Interpolate node block c (pointer to the lower corner) with fractions fr, fg, fb and strides
+ * sg, sb (in nodes); store the three channels scaled by MAXV, rounded and clipped into d[0..2]. */
+#define INTERP(TYPE, MAXV)                                                                        \
+    do {                                                                                          \
+        INTERP_BODY(TYPE, MAXV)                                                                   \
+    } while (0)
+
+#ifdef CSR_VECTOR
+#define INTERP_BODY(TYPE, MAXV)                                                                   \
+    const v4f *v = (const v4f *)c;                                                                \
+    v4f c00 = v[0] + fr * (v[1] - v[0]);                                                          \
+    v4f c10 = v[sg] + fr * (v[sg + 1] - v[sg]);                                                   \
+    v4f c01 = v[sb] + fr * (v[sb + 1] - v[sb]);                                                   \
+    v4f c11 = v[sb + sg] + fr * (v[sb + sg + 1] - v[sb + sg]);                                    \
+    v4f c0 = c00 + fg * (c10 - c00), c1 = c01 + fg * (c11 - c01);                                 \
+    v4f res = (c0 + fb * (c1 - c0)) * (float)(MAXV) + 0.5f;                                       \
+    for (int ch = 0; ch < 3; ch++) {                                                              \
+        float x = res[ch];                                                                        \
+        d[ch] = x <= 0.0f ? 0 : (x >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)x);                   \
     }
+#else
+static inline float lerp(float a, float b, float t) { return a + t * (b - a); }
+#define INTERP_BODY(TYPE, MAXV)                                                                   \
+    for (int ch = 0; ch < 3; ch++) {                                                              \
+        float c00 = lerp(c[ch], c[4 + ch], fr);                                                   \
+        float c10 = lerp(c[4 * sg + ch], c[4 * sg + 4 + ch], fr);                                 \
+        float c01 = lerp(c[4 * sb + ch], c[4 * sb + 4 + ch], fr);                                 \
+        float c11 = lerp(c[4 * (sb + sg) + ch], c[4 * (sb + sg) + 4 + ch], fr);                   \
+        float x = lerp(lerp(c00, c10, fg), lerp(c01, c11, fg), fb) * (MAXV) + 0.5f;               \
+        d[ch] = x <= 0.0f ? 0 : (x >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)x);                   \
+    }
+#endif
 
-KERNEL(run16, uint16_t, 65535)
+static void run16(const uint16_t *s, uint16_t *dst, Py_ssize_t n, const float *t, int size) {
+    const float scale = (float)(size - 1) / 65535.0f;
+    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        float pr = s[3 * k] * scale, pg = s[3 * k + 1] * scale, pb = s[3 * k + 2] * scale;
+        int ir = (int)pr, ig = (int)pg, ib = (int)pb;
+        if (ir > size - 2) ir = size - 2;
+        if (ig > size - 2) ig = size - 2;
+        if (ib > size - 2) ib = size - 2;
+        const float fr = pr - ir, fg = pg - ig, fb = pb - ib;
+        const float *c = t + 4 * (ib * sb + ig * sg + ir);
+        uint16_t *d = dst + 3 * k;
+        INTERP(uint16_t, 65535);
+    }
+}
 
 /* 8-bit: the 256 possible values' cell offsets and fractions are tabulated once per call. */
-static void run8(const uint8_t *s, uint8_t *d, Py_ssize_t n, const float *t, int size) {
-    const Py_ssize_t sg = (Py_ssize_t)size * 3, sb = (Py_ssize_t)size * size * 3;
+static void run8(const uint8_t *s, uint8_t *dst, Py_ssize_t n, const float *t, int size) {
+    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
     Py_ssize_t off_r[256], off_g[256], off_b[256];
     float frac[256];
     for (int v = 0; v < 256; v++) {
@@ -48,22 +81,16 @@ static void run8(const uint8_t *s, uint8_t *d, Py_ssize_t n, const float *t, int
         int i = (int)p;
         if (i > size - 2) i = size - 2;
         frac[v] = p - i;
-        off_r[v] = (Py_ssize_t)i * 3;
-        off_g[v] = (Py_ssize_t)i * sg;
-        off_b[v] = (Py_ssize_t)i * sb;
+        off_r[v] = (Py_ssize_t)i * 4;
+        off_g[v] = (Py_ssize_t)i * sg * 4;
+        off_b[v] = (Py_ssize_t)i * sb * 4;
     }
     for (Py_ssize_t k = 0; k < n; k++) {
         const uint8_t r = s[3 * k], g = s[3 * k + 1], b = s[3 * k + 2];
         const float fr = frac[r], fg = frac[g], fb = frac[b];
         const float *c = t + off_b[b] + off_g[g] + off_r[r];
-        for (int ch = 0; ch < 3; ch++) {
-            float c00 = lerp(c[ch], c[3 + ch], fr);
-            float c10 = lerp(c[sg + ch], c[sg + 3 + ch], fr);
-            float c01 = lerp(c[sb + ch], c[sb + 3 + ch], fr);
-            float c11 = lerp(c[sb + sg + ch], c[sb + sg + 3 + ch], fr);
-            float v = lerp(lerp(c00, c10, fg), lerp(c01, c11, fg), fb) * 255.0f + 0.5f;
-            d[3 * k + ch] = v <= 0.0f ? 0 : (v >= 255.0f ? 255 : (uint8_t)v);
-        }
+        uint8_t *d = dst + 3 * k;
+        INTERP(uint8_t, 255);
     }
 }
 
@@ -74,8 +101,8 @@ static PyObject *apply(PyObject *self, PyObject *args) {
     const Py_ssize_t item = bits == 8 ? 1 : 2;
     PyObject *result = NULL;
     if ((bits != 8 && bits != 16) || size < 2 || src.len != dst.len || src.len % (3 * item) != 0 ||
-        table.len != (Py_ssize_t)size * size * size * 3 * (Py_ssize_t)sizeof(float)) {
-        PyErr_SetString(PyExc_ValueError, "apply: buffer sizes do not match (src, dst: RGB of bits; table: size^3 x 3 float32)");
+        table.len != (Py_ssize_t)size * size * size * 4 * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "apply: buffer sizes do not match (src, dst: RGB of bits; table: size^3 x 4 float32)");
     } else {
         Py_ssize_t n = src.len / (3 * item);
         Py_BEGIN_ALLOW_THREADS
@@ -92,7 +119,8 @@ static PyObject *apply(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"apply", apply, METH_VARARGS, "apply(src, dst, table, size, bits): trilinear 3D LUT on interleaved RGB buffers."},
+    {"apply", apply, METH_VARARGS,
+     "apply(src, dst, table, size, bits): trilinear 3D LUT on interleaved RGB buffers; table is size^3 x 4 float32."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_lut", NULL, -1, methods};

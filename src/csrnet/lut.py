@@ -59,11 +59,13 @@ def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: 
         return np.clip(y * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
     out = np.empty_like(arr)
     bits = 8 if arr.dtype == np.uint8 else 16
+    padded = np.zeros((size**3, 4), np.float32)  # 4 floats a node: one vector load per corner (see _lut.c)
+    padded[:, :3] = flat
     rows = max(1, _KERNEL_PIXELS // max(1, arr.shape[1]))
     starts = range(0, arr.shape[0], rows)
 
     def work(r0: int) -> None:
-        _kernel.apply(arr[r0 : r0 + rows], out[r0 : r0 + rows], flat, size, bits)
+        _kernel.apply(arr[r0 : r0 + rows], out[r0 : r0 + rows], padded, size, bits)
 
     if threads > 1 and len(starts) > 1:
         with ThreadPoolExecutor(threads) as pool:
