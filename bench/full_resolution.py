@@ -9,7 +9,7 @@ decode unrealistically fast). Each measurement runs in its own process so peak R
 
 Rows: Pillow JPEG decode+encode alone (the floor); torch forward as the released code runs it
 (condition net on the full-resolution input; 6 and 12 MP only); engine exact (per-pixel MLP,
-tiled); engine fast (fitted 65^3 lattice). "model stage" = everything but decode/encode.
+tiled); engine fast (fitted 49^3 lattice). "model stage" = everything but decode/encode.
 Then `csrnet enhance` on one 24 MP file (latency) and on a folder of 8 (throughput).
 """
 
@@ -156,7 +156,7 @@ def main() -> None:
             fid = psnr(np.load(path.with_suffix(".fast.npy")), np.load(path.with_suffix(".exact.npy")).astype(np.float64))
             rows.append((f"{mp} MP", "engine exact (tiled MLP)", ex["model"], ex["rss_mb"], ""))
             speed = f", {torch_t / fa['model']:.0f}x torch" if torch_t else ""
-            rows.append((f"{mp} MP", "engine fast (fitted 65^3 lattice)", fa["model"], fa["rss_mb"], f"{fid:.1f} dB vs exact{speed}; first call in a process +{fa['first_call']:.2f} s"))
+            rows.append((f"{mp} MP", "engine fast (fitted 49^3 lattice)", fa["model"], fa["rss_mb"], f"{fid:.1f} dB vs exact{speed}; first call in a process +{fa['first_call']:.2f} s"))
         print("\n| size | stage | seconds | peak RSS (MB) | note |\n|---|---|---|---|---|")
         for size, name, secs, rss, note in rows:
             print(f"| {size} | {name} | {secs:.2f} | {rss:.0f} | {note} |")

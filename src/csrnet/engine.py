@@ -3,7 +3,7 @@
 CSRNet's base network is a per-pixel MLP whose only dependence on the rest of the
 image is the 32-d condition vector. Once that vector is known (from a downscaled
 copy of the photo), the whole transform is a fixed function R^3 -> R^3, so it is
-evaluated once on a lattice (65^3 points by default) and the lattice is applied to
+evaluated once on a lattice (49^3 points by default) and the lattice is applied to
 every pixel at memory speed (:mod:`csrnet.lut`). ``exact=True`` runs the MLP on
 every pixel instead, in tiles so memory stays bounded.
 
@@ -37,10 +37,12 @@ __all__ = [
     "EXACT_BELOW_PIXELS",
 ]
 
-#: Lattice size of the fast path. 65 is the largest Pillow's C filter takes; it keeps
-#: the fast path >= 50 dB from exact mode on the golden photos (tests/test_engine.py,
-#: bench/full_resolution.py), where 33 drops to ~43 dB near black.
-DEFAULT_LUT_SIZE = 65
+#: Lattice size of the fast path, chosen by measurement (released checkpoint, 9 golden + 8
+#: FiveK inputs, fitted lattice, min / mean dB vs exact mode): 33 -> 48.1 / 51.8, 41 -> 50.0 /
+#: 53.3, 49 -> 51.5 / 54.5, 65 -> 53.5 / 56.2 — sampled at the nodes only, 65 gives 49.2 / 52.3.
+#: 49 keeps >= 50 dB (tests/test_engine.py, bench/full_resolution.py) and bakes in less than half
+#: the time of 65 (118k vs 275k network evaluations, the fixed cost of every photo).
+DEFAULT_LUT_SIZE = 49
 _TILE_PIXELS = 1 << 16
 #: Below this many pixels ``enhance`` runs the network exactly even on the fast path: it is
 #: then cheaper than fitting a lattice (the fit costs as much as ~1 MP of per-pixel MLP).
