@@ -311,5 +311,26 @@ def evaluate(pairs_dir, models, report_dir, list_file, split, exact, condition_s
         click.echo(f"{kind.replace('_', ' ')}: {path}", err=True)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (127.0.0.1: this computer only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("-m", "--model", default="auto", show_default=True, help="The page's default model: bundled name or .safetensors/.pth weights.")
+@click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse larger images (decompression-bomb guard). Default 250 MP.")
+def web(host, port, model, max_pixels) -> None:
+    """Start the local web app: retouch photos in the browser at http://HOST:PORT/ (no internet needed)."""
+    try:
+        import uvicorn
+
+        from .web import create_app
+    except ImportError:
+        _fail('the web app needs FastAPI and uvicorn: pip install "csrnet-retouch[web]"')
+    from .photo import DEFAULT_MAX_PIXELS
+
+    app = create_app(model, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"csrnet: serving on http://{shown}:{port}/ (Ctrl-C to stop)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 if __name__ == "__main__":
     main()
