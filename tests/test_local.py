@@ -17,9 +17,9 @@ from csrnet.network import CSRNet, CSRNetL, count_parameters, create_model  # no
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = Path(__file__).resolve().parent / "data"
-SHIPPED = "csrnet-l-gradfilter"  # bundled CSRNet-L model (src/csrnet/models/)
-SHIPPED_TASK = "gradfilter"
-BASELINE = DATA / "csrnet_gradfilter_baseline.safetensors"  # CSRNet trained by the same loop on the same pairs
+#: Bundled CSRNet-L models (src/csrnet/models/csrnet-l-TASK); each has a CSRNet baseline trained by the
+#: same loop on the same pairs in tests/data/csrnet_TASK_baseline.safetensors.
+SHIPPED_TASKS = ["gradfilter", "clarity", "clahe"]
 
 
 def shared_dir() -> Path:
@@ -126,28 +126,30 @@ def test_strength_and_errors(tmp_path: Path) -> None:
         enhance_local(img[..., :2], model, strength=1.0, exact=True)
 
 
-def test_shipped_model_card_and_size() -> None:
-    model = load_model(SHIPPED)
+@pytest.mark.parametrize("task", SHIPPED_TASKS)
+def test_shipped_model_card_and_size(task: str) -> None:
+    model = load_model(f"csrnet-l-{task}")
     assert model.arch == "csrnet-l"
-    path = Path(__import__("csrnet").weights.bundled_dir()) / f"{SHIPPED}.safetensors"
+    path = Path(__import__("csrnet").weights.bundled_dir()) / f"csrnet-l-{task}.safetensors"
     assert path.stat().st_size < 1 << 20
     assert path.with_suffix(".md").is_file()
-    assert model.meta["data"]["task"] == SHIPPED_TASK and model.meta["license"]
+    assert model.meta["data"]["task"] == task and model.meta["license"]
 
 
-def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos() -> None:
+@pytest.mark.parametrize("task", SHIPPED_TASKS)
+def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos(task: str) -> None:
     """The bundled CSRNet-L vs a CSRNet trained by the same loop on the same pairs, 6 held-out photos."""
     from csrnet import engine
     from csrnet.local_tasks import make_pair, split_photos
     from PIL import Image
 
     photos = shared_dir() / "data" / "photos"
-    local, glob = load_model(SHIPPED), load_model(BASELINE)
+    local, glob = load_model(f"csrnet-l-{task}"), load_model(DATA / f"csrnet_{task}_baseline.safetensors")
     _, held_out = split_photos(photos)
     gains = []
     for p in held_out[:6]:
         photo = engine.downscale(np.asarray(Image.open(p).convert("RGB")), 256)
-        x, y = make_pair(SHIPPED_TASK, photo, p.stem)
+        x, y = make_pair(task, photo, p.stem)
         layers = engine.modulated_layers(glob, engine.condition_vector(glob, engine.downscale(x, glob.condition_size)))
         g = engine.run_mlp(layers, x.reshape(-1, 3)).reshape(x.shape)
         lo = enhance_local(x, local, strength=1.0, exact=True)
