@@ -434,7 +434,8 @@ def enhance(
         exact: run the per-pixel network on every pixel (tiled) instead of the baked lattice.
             Images under :data:`EXACT_BELOW_PIXELS` run exactly anyway unless ``lut_size`` is
             given, because that is faster for them.
-        lut_size: lattice size of the fast path (default :data:`DEFAULT_LUT_SIZE`).
+        lut_size: lattice size of the fast path (default :data:`DEFAULT_LUT_SIZE`; CSRNet-L: per grid
+            cell, default :data:`csrnet.local.DEFAULT_GRID_LUT_SIZE`, see :func:`csrnet.local.enhance_image`).
         condition_size: long edge (px) of the copy the condition network sees: ``"model"`` uses
             the size stored in the weights, ``None`` the full-resolution image (the released code).
         threads: threads for applying the lattice.
@@ -449,7 +450,7 @@ def enhance(
             _check_array(np.asarray(image))
         return image.copy()
     if isinstance(model, Model) and model.arch != "csrnet":
-        return _enhance_other(image, model, strength=strength, exact=exact, condition_size=condition_size)
+        return _enhance_other(image, model, strength=strength, exact=exact, lut_size=lut_size, condition_size=condition_size, threads=threads)
     mix, small = _transforms(image, model, condition_size)
     w, h = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
     if exact or (lut_size is None and w * h < EXACT_BELOW_PIXELS):
@@ -474,10 +475,7 @@ def enhance(
 def _enhance_other(image: ImageLike, model: Model, **kwargs) -> ImageLike:
     """Architectures with their own engine module (CSRNet-L: :mod:`csrnet.local`)."""
     if model.arch == "csrnet-l":
-        from .local import enhance_local
+        from .local import enhance_image
 
-        y = enhance_local(_as_float(image), model, **kwargs)
-        if isinstance(image, Image.Image):
-            return Image.fromarray(_from_float(y, np.empty(0, np.uint8)), "RGB")
-        return _from_float(y, np.asarray(image))
+        return enhance_image(image, model, **kwargs)
     raise CsrnetError(f"no engine for architecture {model.arch!r}")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["apply_lut_pil", "apply_lut_array", "apply_lut_uint", "PIL_MAX_SIZE", "HAVE_KERNEL"]
+__all__ = ["HAVE_KERNEL", "PIL_MAX_SIZE", "GridTaps", "apply_grid_array", "apply_grid_uint", "apply_lut_array", "apply_lut_pil", "apply_lut_uint"]
 
 try:  # the C kernel (src/csrnet/_lut.c), built at install time where a compiler exists
     from . import _lut as _kernel
@@ -141,3 +141,112 @@ def apply_lut_array(image: np.ndarray, table: np.ndarray, size: int, *, threads:
         for s in starts:
             work(s)
     return out.reshape(np.asarray(image).shape[:2] + (3,))
+
+
+# ---------------------------------------------------------------- a grid of lattices (CSRNet-L)
+#: Bilinear taps along one axis: (i0, i1) int cell indices (n, 2) and the weight of i1 (n,) float32.
+GridTaps = tuple[np.ndarray, np.ndarray]
+
+
+def _check_grid(tables: np.ndarray, size: int) -> np.ndarray:
+    tables = np.asarray(tables, np.float32)
+    if tables.ndim != 4 or tables.shape[2:] != (size**3, 3):
+        raise ValueError(f"tables of shape {tables.shape} are not (gh, gw, {size}**3, 3)")
+    return tables
+
+
+def _check_taps(taps: GridTaps, n: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    idx, wt = np.ascontiguousarray(taps[0], np.int32), np.ascontiguousarray(taps[1], np.float32)
+    if idx.shape != (n, 2) or wt.shape != (n,) or idx.min(initial=0) < 0 or idx.max(initial=0) >= cells:
+        raise ValueError(f"taps of shapes {idx.shape}, {wt.shape} do not fit {n} pixels over {cells} cells")
+    return idx, wt
+
+
+def apply_grid_uint(image: np.ndarray, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps, *, threads: int = 2) -> np.ndarray:
+    """Blend a grid of lattices per pixel on a (H, W, 3) uint8/uint16 array; same dtype out, clipped and rounded.
+
+    ``tables`` (gh, gw, size**3, 3): one lattice per grid cell. Pixel (r, c) interpolates its
+    colour in the lattices of cells (rows[0][r, i], cols[0][c, j]), i, j in {0, 1}, and mixes
+    them with weights ``(rows[1][r] if i else 1 - rows[1][r]) * (cols[1][c] if j else 1 - cols[1][c])``.
+    Compiled kernel on row blocks across ``threads`` threads; without it, :func:`apply_grid_array`.
+    """
+    arr = np.ascontiguousarray(image)
+    if arr.dtype not in (np.uint8, np.uint16) or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8 or uint16, got {arr.dtype} {arr.shape}")
+    tables = _check_grid(tables, size)
+    gh, gw = tables.shape[:2]
+    (yi, yw), (xi, xw) = _check_taps(rows, arr.shape[0], gh), _check_taps(cols, arr.shape[1], gw)
+    peak = 255.0 if arr.dtype == np.uint8 else 65535.0
+    if _kernel is None:
+        y = apply_grid_array(arr.astype(np.float32) / np.float32(peak), tables, size, rows, cols, threads=threads)
+        return np.clip(y * peak + 0.5, 0, peak).astype(arr.dtype)
+    out = np.empty_like(arr)
+    bits = 8 if arr.dtype == np.uint8 else 16
+    padded = np.zeros((gh, gw, size**3, 4), np.float32)  # 4 floats a node, as for apply_lut_uint
+    padded[..., :3] = tables
+    block = max(1, (_KERNEL_PIXELS // 4) // max(1, arr.shape[1]))  # 4 lattices a pixel: smaller blocks balance better
+
+    def work(r0: int) -> None:
+        r1 = min(arr.shape[0], r0 + block)
+        _kernel.apply_grid(arr[r0:r1], out[r0:r1], padded, gh, gw, size, bits, yi[r0:r1], yw[r0:r1], xi, xw)
+
+    starts = range(0, arr.shape[0], block)
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, starts))
+    else:
+        for r0 in starts:
+            work(r0)
+    return out
+
+
+def apply_grid_array(
+    image: np.ndarray, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps, *, threads: int = 2, tile: int = 1 << 16
+) -> np.ndarray:
+    """numpy version of :func:`apply_grid_uint` for (H, W, 3) float in [0, 1]; returns float32, unclipped.
+
+    Row blocks of about ``tile`` pixels on ``threads`` threads (numpy releases the GIL in the
+    gathers); 32 gathers a pixel, so several times slower than the kernel.
+    """
+    tables = _check_grid(tables, size)
+    gh, gw = tables.shape[:2]
+    x = np.asarray(image, np.float32)
+    h, w = x.shape[:2]
+    (yi, yw), (xi, xw) = _check_taps(rows, h, gh), _check_taps(cols, w, gw)
+    yi, xi = yi.astype(np.int64), xi.astype(np.int64)  # flat node indices may pass 2**31
+    flat = tables.reshape(-1, 3)
+    cell, n = size**3, size - 1
+    offsets = [dr + dg * size + db * size * size for db in (0, 1) for dg in (0, 1) for dr in (0, 1)]
+    out = np.empty((h, w, 3), np.float32)
+    block = max(1, tile // max(1, w))
+
+    def work(r0: int) -> None:
+        r1 = min(h, r0 + block)
+        p = np.clip(x[r0:r1].reshape(-1, 3), 0.0, 1.0) * n
+        idx = np.minimum(p.astype(np.int32), n - 1)
+        f = p - idx
+        base = idx[:, 0] + size * (idx[:, 1] + size * idx[:, 2])
+        fr, fg, fb = f[:, 0:1], f[:, 1:2], f[:, 2:3]
+        ly, lx = np.repeat(yw[r0:r1], w)[:, None], np.tile(xw, r1 - r0)[:, None]
+        acc = np.zeros_like(p)
+        for i, wy in ((0, 1 - ly), (1, ly)):
+            for j, wx in ((0, 1 - lx), (1, lx)):
+                k = (np.repeat(yi[r0:r1, i], w) * gw + np.tile(xi[:, j], r1 - r0)) * cell + base
+                c = [flat[k + o] for o in offsets]  # 8 corners, (N, 3) each
+                c00 = c[0] + fr * (c[1] - c[0])
+                c10 = c[2] + fr * (c[3] - c[2])
+                c01 = c[4] + fr * (c[5] - c[4])
+                c11 = c[6] + fr * (c[7] - c[6])
+                c0 = c00 + fg * (c10 - c00)
+                c1 = c01 + fg * (c11 - c01)
+                acc += (wy * wx) * (c0 + fb * (c1 - c0))
+        out[r0:r1] = acc.reshape(r1 - r0, w, 3)
+
+    starts = range(0, h, block)
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, starts))
+    else:
+        for r0 in starts:
+            work(r0)
+    return out
