@@ -61,12 +61,13 @@ class Layers:
 
 
 # ---------------------------------------------------------------- condition network
-def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2) -> np.ndarray:
+def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, *, channels_last: bool = False) -> np.ndarray:
     """Zero-pad 1 then a valid strided convolution + ReLU, as the released condition net does.
 
-    x: (C, H, W) float32; w: (O, C, k, k); returns (O, Ho, Wo) float32. im2col in row
-    strips (numpy has no convolution of its own; scipy's is single-channel and unstrided),
-    so the patch matrix stays ~32 MB even when the net sees a full-resolution photo.
+    x: (C, H, W) float32; w: (O, C, k, k); returns (O, Ho, Wo) float32, or (Ho, Wo, O) with
+    ``channels_last``. im2col in row strips (numpy has no convolution of its own; scipy's is
+    single-channel and unstrided), so the patch matrix stays ~32 MB even when the net sees a
+    full-resolution photo. Best for few input channels (the 3-channel first layer).
     """
     c, h, wd = x.shape
     o, _, k, _ = w.shape
@@ -85,16 +86,48 @@ def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2) -> 
         acc = patches @ wmat
         acc += b
         out[r0:r1] = np.maximum(acc, 0).reshape(r1 - r0, wo, o)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    return out if channels_last else np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def _conv_pad1_hwc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2) -> np.ndarray:
+    """:func:`_conv_pad1` on channels-last input (H, W, C) -> (Ho, Wo, O).
+
+    The patch matrix is filled one kernel tap at a time from strided views, copying C
+    contiguous floats per pixel: for the 32-channel layers this is 3-4x faster than
+    :func:`_conv_pad1`'s channels-first gather (same sums, float32 rounding aside).
+    """
+    h, wd, c = x.shape
+    o, _, k, _ = w.shape
+    ho = (h + 2 - k) // stride + 1
+    wo = (wd + 2 - k) // stride + 1
+    if ho < 1 or wo < 1:
+        raise CsrnetError(f"image of {h}x{wd} pixels is too small for the condition network")
+    xp = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    wmat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * c, o), np.float32)  # rows in (dy, dx, c) order
+    out = np.empty((ho, wo, o), np.float32)
+    rows = max(1, (1 << 23) // max(1, wo * c * k * k))
+    for r0 in range(0, ho, rows):
+        r1 = min(ho, r0 + rows)
+        patches = np.empty((r1 - r0, wo, k * k * c), np.float32)
+        for dy in range(k):
+            y0 = dy + stride * r0
+            for dx in range(k):
+                i = (dy * k + dx) * c
+                patches[:, :, i : i + c] = xp[y0 : y0 + stride * (r1 - r0 - 1) + 1 : stride, dx : dx + stride * (wo - 1) + 1 : stride]
+        acc = patches.reshape(-1, k * k * c) @ wmat
+        acc += b
+        out[r0:r1] = np.maximum(acc, 0).reshape(r1 - r0, wo, o)
+    return out
 
 
 def condition_features(model: Model, image: np.ndarray) -> np.ndarray:
     """Stride-8 feature map of the condition network: (H, W, 3) float in [0,1] -> (32, h, w)."""
     t = model.tensors
     x = np.ascontiguousarray(np.moveaxis(np.asarray(image, np.float32), -1, 0))
-    for i in (1, 2, 3):
-        x = _conv_pad1(x, t[f"cond_net.conv{i}.weight"], t[f"cond_net.conv{i}.bias"])
-    return x
+    x = _conv_pad1(x, t["cond_net.conv1.weight"], t["cond_net.conv1.bias"], channels_last=True)
+    for i in (2, 3):
+        x = _conv_pad1_hwc(x, t[f"cond_net.conv{i}.weight"], t[f"cond_net.conv{i}.bias"])
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
 def condition_vector(model: Model, image: np.ndarray) -> np.ndarray:
