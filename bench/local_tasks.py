@@ -327,7 +327,7 @@ def export(work: Path, task: str, record: dict, command: str) -> Path:
         f"trained on the `{task}` local task of `csrnet.local_tasks`: {TASK_DOC.get(task, task)}",
         "",
         "Run it: `csrnet enhance --model csrnet-l-" + task + " photo.jpg` (any size; the condition net sees a "
-        f"{model.condition_size} px copy, the per-pixel network runs in tiles).",
+        f"{model.condition_size} px copy; the per-pixel network is baked into a grid of 3D lattices, or runs in tiles with `--exact`).",
         "",
         "## Data",
         f"- {len(photos)} real photographs from `../shared/data/photos` (every 5th photo by sorted name held out, never trained on), "
