@@ -3,9 +3,6 @@ input types, the C kernel vs the numpy interpolation, threading, strength."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,17 +11,10 @@ from csrnet import engine, local, lut
 from csrnet.local import bake_grid, enhance_local, grid_taps, local_maps
 from csrnet.weights import load_model
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from .conftest import need_shared
+
 SHIPPED = "csrnet-l-gradfilter"
 MIN_DB = 45.0  # the fast path's contract with exact mode (measured: >= 51.8 dB, bench/local_fast.py)
-
-
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED} is missing (CI is set)")
-        pytest.skip(f"{SHARED} not available")
-    return SHARED
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +54,7 @@ def test_fast_matches_exact_on_held_out_photos(model) -> None:
 
     from csrnet.local_tasks import make_pair, split_photos
 
-    _, held_out = split_photos(shared_dir() / "data" / "photos")
+    _, held_out = split_photos(need_shared() / "data" / "photos")
     scores = []
     # the raw photo (the input of clahe, clarity, shadows and gradfilter) and a vignetted one
     for task, photos in (("gradfilter", held_out[:2]), ("vignetting", held_out[2:3])):

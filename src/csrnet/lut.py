@@ -42,6 +42,17 @@ def _check_table(table: np.ndarray, size: int) -> np.ndarray:
     return table.reshape(size**3, 3)
 
 
+def _run_blocks(work, starts: range, threads: int) -> None:
+    """Call ``work(start)`` for every block start, on ``threads`` threads when there is more than one block
+    (the kernels and numpy's gathers release the GIL)."""
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, starts))
+    else:
+        for start in starts:
+            work(start)
+
+
 def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: int = 2) -> np.ndarray:
     """Apply ``table`` to a (H, W, 3) uint8 or uint16 array; returns the same dtype, clipped and rounded.
 
@@ -67,12 +78,7 @@ def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: 
     def work(r0: int) -> None:
         _kernel.apply(arr[r0 : r0 + rows], out[r0 : r0 + rows], padded, size, bits)
 
-    if threads > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(work, starts))
-    else:
-        for r0 in starts:
-            work(r0)
+    _run_blocks(work, starts, threads)
     return out
 
 
@@ -134,12 +140,7 @@ def apply_lut_array(image: np.ndarray, table: np.ndarray, size: int, *, threads:
         out[i0 : i0 + tile] = c0 + fb * (c1 - c0)
 
     starts = range(0, len(flat), tile)
-    if threads > 1 and len(flat) > tile:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(work, starts))
-    else:
-        for s in starts:
-            work(s)
+    _run_blocks(work, starts, threads)
     return out.reshape(np.asarray(image).shape[:2] + (3,))
 
 
@@ -191,12 +192,7 @@ def apply_grid_uint(image: np.ndarray, tables: np.ndarray, size: int, rows: Grid
         _kernel.apply_grid(arr[r0:r1], out[r0:r1], padded, gh, gw, size, bits, yi[r0:r1], yw[r0:r1], xi, xw)
 
     starts = range(0, arr.shape[0], block)
-    if threads > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(work, starts))
-    else:
-        for r0 in starts:
-            work(r0)
+    _run_blocks(work, starts, threads)
     return out
 
 
@@ -243,10 +239,5 @@ def apply_grid_array(
         out[r0:r1] = acc.reshape(r1 - r0, w, 3)
 
     starts = range(0, h, block)
-    if threads > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(work, starts))
-    else:
-        for r0 in starts:
-            work(r0)
+    _run_blocks(work, starts, threads)
     return out
