@@ -19,81 +19,111 @@
 #include <Python.h>
 #include <stdint.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(CSR_SCALAR)
-#define CSR_VECTOR 1
-/* aligned(4): numpy only promises float alignment for the table. */
-typedef float v4f __attribute__((vector_size(16), aligned(4)));
-#endif
+/* ---- shared pieces: locating a colour in the lattice, trilinear lookup, clip-and-store ---- */
 
-/* Interpolate node block c (pointer to the lower corner) with fractions fr, fg, fb and strides
- * sg, sb (in nodes); store the three channels scaled by MAXV, rounded and clipped into d[0..2]. */
-#define INTERP(TYPE, MAXV)                                                                        \
-    do {                                                                                          \
-        INTERP_BODY(TYPE, MAXV)                                                                   \
-    } while (0)
-
-#ifdef CSR_VECTOR
-#define INTERP_BODY(TYPE, MAXV)                                                                   \
-    const v4f *v = (const v4f *)c;                                                                \
-    v4f c00 = v[0] + fr * (v[1] - v[0]);                                                          \
-    v4f c10 = v[sg] + fr * (v[sg + 1] - v[sg]);                                                   \
-    v4f c01 = v[sb] + fr * (v[sb + 1] - v[sb]);                                                   \
-    v4f c11 = v[sb + sg] + fr * (v[sb + sg + 1] - v[sb + sg]);                                    \
-    v4f c0 = c00 + fg * (c10 - c00), c1 = c01 + fg * (c11 - c01);                                 \
-    v4f res = (c0 + fb * (c1 - c0)) * (float)(MAXV) + 0.5f;                                       \
-    for (int ch = 0; ch < 3; ch++) {                                                              \
-        float x = res[ch];                                                                        \
-        d[ch] = x <= 0.0f ? 0 : (x >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)x);                   \
-    }
-#else
-static inline float lerp(float a, float b, float t) { return a + t * (b - a); }
-#define INTERP_BODY(TYPE, MAXV)                                                                   \
-    for (int ch = 0; ch < 3; ch++) {                                                              \
-        float c00 = lerp(c[ch], c[4 + ch], fr);                                                   \
-        float c10 = lerp(c[4 * sg + ch], c[4 * sg + 4 + ch], fr);                                 \
-        float c01 = lerp(c[4 * sb + ch], c[4 * sb + 4 + ch], fr);                                 \
-        float c11 = lerp(c[4 * (sb + sg) + ch], c[4 * (sb + sg) + 4 + ch], fr);                   \
-        float x = lerp(lerp(c00, c10, fg), lerp(c01, c11, fg), fb) * (MAXV) + 0.5f;               \
-        d[ch] = x <= 0.0f ? 0 : (x >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)x);                   \
-    }
-#endif
-
-static void run16(const uint16_t *s, uint16_t *dst, Py_ssize_t n, const float *t, int size) {
-    const float scale = (float)(size - 1) / 65535.0f;
-    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        float pr = s[3 * k] * scale, pg = s[3 * k + 1] * scale, pb = s[3 * k + 2] * scale;
-        int ir = (int)pr, ig = (int)pg, ib = (int)pb;
-        if (ir > size - 2) ir = size - 2;
-        if (ig > size - 2) ig = size - 2;
-        if (ib > size - 2) ib = size - 2;
-        const float fr = pr - ir, fg = pg - ig, fb = pb - ib;
-        const float *c = t + 4 * (ib * sb + ig * sg + ir);
-        uint16_t *d = dst + 3 * k;
-        INTERP(uint16_t, 65535);
-    }
-}
-
-/* 8-bit: the 256 possible values' cell offsets and fractions are tabulated once per call. */
-static void run8(const uint8_t *s, uint8_t *dst, Py_ssize_t n, const float *t, int size) {
-    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
-    Py_ssize_t off_r[256], off_g[256], off_b[256];
+/* 8-bit: the 256 possible values' node offsets (in floats) and fractions, tabulated once per call. */
+typedef struct {
+    Py_ssize_t r[256], g[256], b[256];
     float frac[256];
+} taps8_t;
+
+static void taps8_init(taps8_t *tp, int size) {
+    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
     for (int v = 0; v < 256; v++) {
         float p = v * (float)(size - 1) / 255.0f;
         int i = (int)p;
         if (i > size - 2) i = size - 2;
-        frac[v] = p - i;
-        off_r[v] = (Py_ssize_t)i * 4;
-        off_g[v] = (Py_ssize_t)i * sg * 4;
-        off_b[v] = (Py_ssize_t)i * sb * 4;
+        tp->frac[v] = p - i;
+        tp->r[v] = (Py_ssize_t)i * 4;
+        tp->g[v] = (Py_ssize_t)i * sg * 4;
+        tp->b[v] = (Py_ssize_t)i * sb * 4;
     }
+}
+
+/* Offset (in floats) of the lower corner of the cell holding RGB pixel p, and its fractions. */
+static inline Py_ssize_t locate8(const taps8_t *tp, const uint8_t *p, float *fr, float *fg, float *fb) {
+    *fr = tp->frac[p[0]];
+    *fg = tp->frac[p[1]];
+    *fb = tp->frac[p[2]];
+    return tp->r[p[0]] + tp->g[p[1]] + tp->b[p[2]];
+}
+
+static inline Py_ssize_t locate16(const uint16_t *p, int size, float *fr, float *fg, float *fb) {
+    const float scale = (float)(size - 1) / 65535.0f;
+    float pr = p[0] * scale, pg = p[1] * scale, pb = p[2] * scale;
+    int ir = (int)pr, ig = (int)pg, ib = (int)pb;
+    if (ir > size - 2) ir = size - 2;
+    if (ig > size - 2) ig = size - 2;
+    if (ib > size - 2) ib = size - 2;
+    *fr = pr - ir;
+    *fg = pg - ig;
+    *fb = pb - ib;
+    return 4 * (((Py_ssize_t)ib * size + ig) * size + ir);
+}
+
+#define STORE1(TYPE, MAXV, X) d[ch] = (X) <= 0.0f ? 0 : ((X) >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)(X))
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CSR_SCALAR)
+#define CSR_VECTOR 1
+/* aligned(4): numpy only promises float alignment for the table. */
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+
+/* Trilinear value at the cell whose lower corner is c (strides sg, sb in nodes), all channels at once. */
+static inline v4f tri4(const float *c, Py_ssize_t sg, Py_ssize_t sb, float fr, float fg, float fb) {
+    const v4f *v = (const v4f *)c;
+    v4f c00 = v[0] + fr * (v[1] - v[0]);
+    v4f c10 = v[sg] + fr * (v[sg + 1] - v[sg]);
+    v4f c01 = v[sb] + fr * (v[sb + 1] - v[sb]);
+    v4f c11 = v[sb + sg] + fr * (v[sb + sg + 1] - v[sb + sg]);
+    v4f c0 = c00 + fg * (c10 - c00), c1 = c01 + fg * (c11 - c01);
+    return c0 + fb * (c1 - c0);
+}
+/* AT(q): the lattice value at a cell corner q; BLEND stores EXPR (a sum of AT terms) into d[0..2]. */
+#define AT(q) tri4((q), sg, sb, fr, fg, fb)
+#define BLEND(TYPE, MAXV, EXPR)                                                                   \
+    do {                                                                                          \
+        v4f res_ = (EXPR) * (float)(MAXV) + 0.5f;                                                 \
+        for (int ch = 0; ch < 3; ch++) STORE1(TYPE, MAXV, res_[ch]);                             \
+    } while (0)
+#else
+static inline float lerp(float a, float b, float t) { return a + t * (b - a); }
+static inline float tri1(const float *c, Py_ssize_t sg, Py_ssize_t sb, float fr, float fg, float fb) {
+    float c00 = lerp(c[0], c[4], fr);
+    float c10 = lerp(c[4 * sg], c[4 * sg + 4], fr);
+    float c01 = lerp(c[4 * sb], c[4 * sb + 4], fr);
+    float c11 = lerp(c[4 * (sb + sg)], c[4 * (sb + sg) + 4], fr);
+    return lerp(lerp(c00, c10, fg), lerp(c01, c11, fg), fb);
+}
+#define AT(q) tri1((q) + ch, sg, sb, fr, fg, fb)
+#define BLEND(TYPE, MAXV, EXPR)                                                                   \
+    do {                                                                                          \
+        for (int ch = 0; ch < 3; ch++) {                                                          \
+            float x_ = (EXPR) * (MAXV) + 0.5f;                                                    \
+            STORE1(TYPE, MAXV, x_);                                                               \
+        }                                                                                         \
+    } while (0)
+#endif
+
+/* ---- one lattice ---- */
+static void run16(const uint16_t *s, uint16_t *dst, Py_ssize_t n, const float *t, int size) {
+    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
     for (Py_ssize_t k = 0; k < n; k++) {
-        const uint8_t r = s[3 * k], g = s[3 * k + 1], b = s[3 * k + 2];
-        const float fr = frac[r], fg = frac[g], fb = frac[b];
-        const float *c = t + off_b[b] + off_g[g] + off_r[r];
+        float fr, fg, fb;
+        const float *c = t + locate16(s + 3 * k, size, &fr, &fg, &fb);
+        uint16_t *d = dst + 3 * k;
+        BLEND(uint16_t, 65535, AT(c));
+    }
+}
+
+static void run8(const uint8_t *s, uint8_t *dst, Py_ssize_t n, const float *t, int size) {
+    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
+    taps8_t tp;
+    taps8_init(&tp, size);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        float fr, fg, fb;
+        const float *c = t + locate8(&tp, s + 3 * k, &fr, &fg, &fb);
         uint8_t *d = dst + 3 * k;
-        INTERP(uint8_t, 255);
+        BLEND(uint8_t, 255, AT(c));
     }
 }
 
@@ -136,97 +166,46 @@ typedef struct {
     const float *yw, *xw;
 } grid_t;
 
-#ifdef CSR_VECTOR
-static inline v4f tri4(const float *c, Py_ssize_t sg, Py_ssize_t sb, float fr, float fg, float fb) {
-    const v4f *v = (const v4f *)c;
-    v4f c00 = v[0] + fr * (v[1] - v[0]);
-    v4f c10 = v[sg] + fr * (v[sg + 1] - v[sg]);
-    v4f c01 = v[sb] + fr * (v[sb + 1] - v[sb]);
-    v4f c11 = v[sb + sg] + fr * (v[sb + sg + 1] - v[sb + sg]);
-    v4f c0 = c00 + fg * (c10 - c00), c1 = c01 + fg * (c11 - c01);
-    return c0 + fb * (c1 - c0);
-}
-/* q[0..3]: the 4 cells' lower corners, w[0..3] their weights. */
-#define GRID_INTERP(TYPE, MAXV)                                                                   \
-    do {                                                                                          \
-        v4f res = w0 * tri4(q0, g->sg, g->sb, fr, fg, fb) + w1 * tri4(q1, g->sg, g->sb, fr, fg, fb) + \
-                  w2 * tri4(q2, g->sg, g->sb, fr, fg, fb) + w3 * tri4(q3, g->sg, g->sb, fr, fg, fb); \
-        res = res * (float)(MAXV) + 0.5f;                                                         \
-        for (int ch = 0; ch < 3; ch++) {                                                          \
-            float x = res[ch];                                                                    \
-            d[ch] = x <= 0.0f ? 0 : (x >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)x);               \
-        }                                                                                         \
-    } while (0)
-#else
-static inline float tri1(const float *c, Py_ssize_t sg, Py_ssize_t sb, float fr, float fg, float fb) {
-    float c00 = lerp(c[0], c[4], fr);
-    float c10 = lerp(c[4 * sg], c[4 * sg + 4], fr);
-    float c01 = lerp(c[4 * sb], c[4 * sb + 4], fr);
-    float c11 = lerp(c[4 * (sb + sg)], c[4 * (sb + sg) + 4], fr);
-    return lerp(lerp(c00, c10, fg), lerp(c01, c11, fg), fb);
-}
-#define GRID_INTERP(TYPE, MAXV)                                                                   \
-    do {                                                                                          \
-        for (int ch = 0; ch < 3; ch++) {                                                          \
-            float x = w0 * tri1(q0 + ch, g->sg, g->sb, fr, fg, fb) + w1 * tri1(q1 + ch, g->sg, g->sb, fr, fg, fb) + \
-                      w2 * tri1(q2 + ch, g->sg, g->sb, fr, fg, fb) + w3 * tri1(q3 + ch, g->sg, g->sb, fr, fg, fb); \
-            x = x * (MAXV) + 0.5f;                                                                \
-            d[ch] = x <= 0.0f ? 0 : (x >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)x);               \
-        }                                                                                         \
-    } while (0)
-#endif
-
-/* The 4 cells' lattices for pixel column c of a row whose cell rows start at r0, r1 (floats). */
+/* The 4 cells' lattices around pixel (r, c) with their bilinear weights; off locates the colour. */
 #define GRID_CELLS                                                                                \
     const float ly = g->yw[r], lx = g->xw[c];                                                     \
     const float w0 = (1.0f - ly) * (1.0f - lx), w1 = (1.0f - ly) * lx, w2 = ly * (1.0f - lx), w3 = ly * lx; \
     const Py_ssize_t x0 = g->xi[2 * c] * g->cell, x1 = g->xi[2 * c + 1] * g->cell;                 \
     const float *q0 = r0 + x0 + off, *q1 = r0 + x1 + off, *q2 = r1 + x0 + off, *q3 = r1 + x1 + off;
+#define GRID_SUM (w0 * AT(q0) + w1 * AT(q1) + w2 * AT(q2) + w3 * AT(q3))
+/* Cell-row starts of output row r. */
+#define GRID_ROW                                                                                  \
+    const float *r0 = g->t + (Py_ssize_t)g->yi[2 * r] * g->gw * g->cell;                          \
+    const float *r1 = g->t + (Py_ssize_t)g->yi[2 * r + 1] * g->gw * g->cell;
 
 static void grid16(const uint16_t *s, uint16_t *dst, Py_ssize_t rows, Py_ssize_t width, const grid_t *g, int size) {
-    const float scale = (float)(size - 1) / 65535.0f;
+    const Py_ssize_t sg = g->sg, sb = g->sb;
     for (Py_ssize_t r = 0; r < rows; r++) {
-        const float *r0 = g->t + (Py_ssize_t)g->yi[2 * r] * g->gw * g->cell;
-        const float *r1 = g->t + (Py_ssize_t)g->yi[2 * r + 1] * g->gw * g->cell;
+        GRID_ROW
         for (Py_ssize_t c = 0; c < width; c++) {
             const Py_ssize_t k = r * width + c;
-            float pr = s[3 * k] * scale, pg = s[3 * k + 1] * scale, pb = s[3 * k + 2] * scale;
-            int ir = (int)pr, ig = (int)pg, ib = (int)pb;
-            if (ir > size - 2) ir = size - 2;
-            if (ig > size - 2) ig = size - 2;
-            if (ib > size - 2) ib = size - 2;
-            const float fr = pr - ir, fg = pg - ig, fb = pb - ib;
-            const Py_ssize_t off = 4 * (ib * g->sb + ig * g->sg + ir);
+            float fr, fg, fb;
+            const Py_ssize_t off = locate16(s + 3 * k, size, &fr, &fg, &fb);
             GRID_CELLS
             uint16_t *d = dst + 3 * k;
-            GRID_INTERP(uint16_t, 65535);
+            BLEND(uint16_t, 65535, GRID_SUM);
         }
     }
 }
 
 static void grid8(const uint8_t *s, uint8_t *dst, Py_ssize_t rows, Py_ssize_t width, const grid_t *g, int size) {
-    Py_ssize_t off_r[256], off_g[256], off_b[256];
-    float frac[256];
-    for (int v = 0; v < 256; v++) {
-        float p = v * (float)(size - 1) / 255.0f;
-        int i = (int)p;
-        if (i > size - 2) i = size - 2;
-        frac[v] = p - i;
-        off_r[v] = (Py_ssize_t)i * 4;
-        off_g[v] = (Py_ssize_t)i * g->sg * 4;
-        off_b[v] = (Py_ssize_t)i * g->sb * 4;
-    }
+    const Py_ssize_t sg = g->sg, sb = g->sb;
+    taps8_t tp;
+    taps8_init(&tp, size);
     for (Py_ssize_t r = 0; r < rows; r++) {
-        const float *r0 = g->t + (Py_ssize_t)g->yi[2 * r] * g->gw * g->cell;
-        const float *r1 = g->t + (Py_ssize_t)g->yi[2 * r + 1] * g->gw * g->cell;
+        GRID_ROW
         for (Py_ssize_t c = 0; c < width; c++) {
             const Py_ssize_t k = r * width + c;
-            const uint8_t cr = s[3 * k], cg = s[3 * k + 1], cb = s[3 * k + 2];
-            const float fr = frac[cr], fg = frac[cg], fb = frac[cb];
-            const Py_ssize_t off = off_b[cb] + off_g[cg] + off_r[cr];
+            float fr, fg, fb;
+            const Py_ssize_t off = locate8(&tp, s + 3 * k, &fr, &fg, &fb);
             GRID_CELLS
             uint8_t *d = dst + 3 * k;
-            GRID_INTERP(uint8_t, 255);
+            BLEND(uint8_t, 255, GRID_SUM);
         }
     }
 }

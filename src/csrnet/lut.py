@@ -53,6 +53,28 @@ def _run_blocks(work, starts: range, threads: int) -> None:
             work(start)
 
 
+def _locate(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice cells of ``points`` (N, 3) float in [0, 1] (clipped): flat index of each cell's lower
+    corner (N,) and the fractions inside it (N, 3), red fastest as in the tables."""
+    n = size - 1
+    x = np.clip(points, 0.0, 1.0) * n
+    idx = np.minimum(x.astype(np.int32), n - 1)
+    return idx[:, 0] + size * (idx[:, 1] + size * idx[:, 2]), x - idx
+
+
+def _trilinear(table: np.ndarray, base: np.ndarray, f: np.ndarray, size: int) -> np.ndarray:
+    """Trilinear values (N, 3) of ``table`` (nodes, 3) at cells ``base`` with fractions ``f`` (see :func:`_locate`)."""
+    fr, fg, fb = f[:, 0:1], f[:, 1:2], f[:, 2:3]
+    c = [table[base + (dr + dg * size + db * size * size)] for db in (0, 1) for dg in (0, 1) for dr in (0, 1)]
+    c00 = c[0] + fr * (c[1] - c[0])
+    c10 = c[2] + fr * (c[3] - c[2])
+    c01 = c[4] + fr * (c[5] - c[4])
+    c11 = c[6] + fr * (c[7] - c[6])
+    c0 = c00 + fg * (c10 - c00)
+    c1 = c01 + fg * (c11 - c01)
+    return c0 + fb * (c1 - c0)
+
+
 def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: int = 2) -> np.ndarray:
     """Apply ``table`` to a (H, W, 3) uint8 or uint16 array; returns the same dtype, clipped and rounded.
 
@@ -121,23 +143,10 @@ def apply_lut_array(image: np.ndarray, table: np.ndarray, size: int, *, threads:
     table = _check_table(table, size)
     flat = np.asarray(image, np.float32).reshape(-1, 3)
     out = np.empty_like(flat)
-    n = size - 1
-    offsets = [dr + dg * size + db * size * size for db in (0, 1) for dg in (0, 1) for dr in (0, 1)]
 
     def work(i0: int) -> None:
-        x = np.clip(flat[i0 : i0 + tile], 0.0, 1.0) * n
-        idx = np.minimum(x.astype(np.int32), n - 1)
-        f = x - idx
-        base = idx[:, 0] + size * (idx[:, 1] + size * idx[:, 2])
-        fr, fg, fb = f[:, 0:1], f[:, 1:2], f[:, 2:3]
-        c = [table[base + o] for o in offsets]  # 8 corners, (N, 3) each
-        c00 = c[0] + fr * (c[1] - c[0])
-        c10 = c[2] + fr * (c[3] - c[2])
-        c01 = c[4] + fr * (c[5] - c[4])
-        c11 = c[6] + fr * (c[7] - c[6])
-        c0 = c00 + fg * (c10 - c00)
-        c1 = c01 + fg * (c11 - c01)
-        out[i0 : i0 + tile] = c0 + fb * (c1 - c0)
+        base, f = _locate(flat[i0 : i0 + tile], size)
+        out[i0 : i0 + tile] = _trilinear(table, base, f, size)
 
     starts = range(0, len(flat), tile)
     _run_blocks(work, starts, threads)
@@ -211,31 +220,19 @@ def apply_grid_array(
     (yi, yw), (xi, xw) = _check_taps(rows, h, gh), _check_taps(cols, w, gw)
     yi, xi = yi.astype(np.int64), xi.astype(np.int64)  # flat node indices may pass 2**31
     flat = tables.reshape(-1, 3)
-    cell, n = size**3, size - 1
-    offsets = [dr + dg * size + db * size * size for db in (0, 1) for dg in (0, 1) for dr in (0, 1)]
+    cell = size**3
     out = np.empty((h, w, 3), np.float32)
     block = max(1, tile // max(1, w))
 
     def work(r0: int) -> None:
         r1 = min(h, r0 + block)
-        p = np.clip(x[r0:r1].reshape(-1, 3), 0.0, 1.0) * n
-        idx = np.minimum(p.astype(np.int32), n - 1)
-        f = p - idx
-        base = idx[:, 0] + size * (idx[:, 1] + size * idx[:, 2])
-        fr, fg, fb = f[:, 0:1], f[:, 1:2], f[:, 2:3]
+        base, f = _locate(x[r0:r1].reshape(-1, 3), size)  # shared by the 4 cells' lattices
         ly, lx = np.repeat(yw[r0:r1], w)[:, None], np.tile(xw, r1 - r0)[:, None]
-        acc = np.zeros_like(p)
+        acc = np.zeros((len(base), 3), np.float32)
         for i, wy in ((0, 1 - ly), (1, ly)):
             for j, wx in ((0, 1 - lx), (1, lx)):
                 k = (np.repeat(yi[r0:r1, i], w) * gw + np.tile(xi[:, j], r1 - r0)) * cell + base
-                c = [flat[k + o] for o in offsets]  # 8 corners, (N, 3) each
-                c00 = c[0] + fr * (c[1] - c[0])
-                c10 = c[2] + fr * (c[3] - c[2])
-                c01 = c[4] + fr * (c[5] - c[4])
-                c11 = c[6] + fr * (c[7] - c[6])
-                c0 = c00 + fg * (c10 - c00)
-                c1 = c01 + fg * (c11 - c01)
-                acc += (wy * wx) * (c0 + fb * (c1 - c0))
+                acc += (wy * wx) * _trilinear(flat, k, f, size)
         out[r0:r1] = acc.reshape(r1 - r0, w, 3)
 
     starts = range(0, h, block)
