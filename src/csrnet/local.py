@@ -31,7 +31,6 @@ Everything here is numpy; this module must never import torch.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -305,12 +304,7 @@ def bake_grid(model: Model, maps: LocalMaps, size: int = DEFAULT_GRID_LUT_SIZE, 
     # The products are small: threaded BLAS only adds spinning (OpenBLAS made this bake ~15x
     # slower on a 2-core machine with one core busy); the cells are split across threads instead.
     with threadpool_limits(limits=1):
-        if threads > 1 and cells > 1:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(cell, range(cells)))
-        else:
-            for k in range(cells):
-                cell(k)
+        _lut._run_blocks(cell, range(cells), threads)
     if strength != 1.0:
         out = grid + np.float32(strength) * (out - grid)
     return out.reshape(gh, gw, len(grid), 3)
