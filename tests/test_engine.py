@@ -115,6 +115,47 @@ def test_lattice_matches_network(ref_model, photo_u8):
     assert fitted.shape == table.shape and not np.array_equal(fitted, table)
 
 
+def test_photo_lattice_exact_where_the_photo_needs_it(ref_model, photo_u8):
+    """enhance's lattice runs the network only at the nodes of the cells the photo's (downscaled)
+    colours occupy: there it equals the full bake; elsewhere it is the half-resolution lattice."""
+    from csrnet.engine import _upsample_lattice, bake_layers, identity_lattice
+    from csrnet.lut import apply_lut_array
+
+    small = csrnet.engine.downscale(photo_u8, 500)
+    layers = modulated_layers(ref_model, condition_vector(ref_model, small))
+    full, part = bake_layers(layers, 49), bake_layers(layers, 49, near=small)
+    coarse = bake_layers(layers, 25)
+    upsampled = _upsample_lattice(coarse, 25)
+    # the upsampled half-resolution lattice is what trilinear interpolation of it gives at every node
+    assert np.allclose(upsampled, apply_lut_array(identity_lattice(49)[None], coarse, 25)[0], atol=1e-5)
+    idx = np.minimum((small.reshape(-1, 3) * 48).astype(np.int64), 47)
+    corner = np.unique(idx[:, 0] + 49 * (idx[:, 1] + 49 * idx[:, 2]))
+    for d in (0, 1, 49, 50, 2401, 2402, 2450, 2451):  # the 8 corners of every occupied cell
+        assert np.allclose(part[corner + d], full[corner + d], atol=1e-6)
+    skipped = ~np.isclose(part, full, atol=1e-6).all(axis=1)
+    assert 0.5 < skipped.mean() < 1  # most nodes were not evaluated ...
+    assert np.array_equal(part[skipped], upsampled[skipped])  # ... and come from the coarse lattice
+
+
+def test_conjugate_gradient_solves_the_fit_system():
+    """The preconditioned CG of the lattice fit converges to the direct solution of its normal equations."""
+    from scipy.sparse import identity
+    from scipy.sparse.linalg import spsolve
+
+    from csrnet.engine import _conjugate_gradient, _interp_matrix
+
+    rng = np.random.default_rng(0)
+    pts = (rng.random((3000, 3)) ** 3).astype(np.float32)  # crowded near black, as photos are
+    m = _interp_matrix(pts, 9).tocsc()
+    normal = (m.T @ m + 1e-3 * identity(9**3)).tocsr()
+    b = m.T @ rng.random((3000, 3))
+    want = np.stack([spsolve(normal.tocsc(), b[:, c]) for c in range(3)], -1)
+    got = _conjugate_gradient(normal, b, np.zeros_like(b), 300)
+    assert np.abs(got - want).max() < 1e-6 * np.abs(want).max()
+    few = _conjugate_gradient(normal, b, np.zeros_like(b), 5)  # the fit's 5 steps cut the residual ~60x here
+    assert np.linalg.norm(normal @ few - b) < 0.03 * np.linalg.norm(b)
+
+
 def test_style_blend(ref_model, photo_u8):
     """Weights (1, 0) give the first model; a half/half blend lies between the two."""
     import dataclasses
