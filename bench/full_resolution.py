@@ -97,7 +97,7 @@ def one(mode: str, path: Path, weights: Path) -> dict:
         # 18-72 MB copies that belong to decoding and encoding)
         x = np.asarray(Image.open(path).convert("RGB"))
         times = []
-        for _ in range(1 if mode == "exact" else 3):  # fast: median of 3 photos' worth (single runs vary by ~20 ms)
+        for _ in range(1 if mode == "exact" else 5):  # fast: median of 5 photos' worth (single calls vary by 10-60 ms)
             t = time.perf_counter()
             y = csrnet.enhance(x, model, exact=(mode == "exact"))
             times.append(time.perf_counter() - t)
