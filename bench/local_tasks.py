@@ -23,11 +23,13 @@ picture bench/results/local_tasks.png (one held-out photo per task: input, CSRNe
 The committed bench/results/local_tasks.md/.json are the 2000-step runs:
 
     python bench/local_tasks.py --work /tmp/csrnet_2000 --iters 2000 --steps build,train \
-        --tasks clahe,clarity,shadows,gradfilter,vignetting,global,fivek
+        --tasks clahe,clarity,shadows,fusion,gradfilter,vignetting,global,fivek --control-seeds 1,2
     python bench/local_tasks.py --work /tmp/csrnet_2000 --iters 2000 --steps eval,speed \
-        --tasks gradfilter,clarity,clahe,vignetting,shadows,global,fivek --export gradfilter,clarity,clahe
+        --tasks gradfilter,clarity,clahe,vignetting,shadows,fusion,global,fivek --control-seeds 1,2
 
-and the ablation table kept in that file is from the 250-step run above (--ablation).
+(``--export gradfilter,clarity,clahe`` on the eval run ships those models), and the ablation table
+kept in that file is from the 250-step run above (--ablation); the global-control ablations
+(csrnet-l/drop50, csrnet-l/center) were trained with ``train_one`` on the 2000-step pairs.
 """
 
 from __future__ import annotations
@@ -62,7 +64,14 @@ VARIANTS: dict[str, dict] = {
     "csrnet-l/bilinear": {"upsample": "bilinear"},
     "csrnet-l/pool1": {"map_pool": 1},
     "csrnet-l/pool4": {"map_pool": 4},
+    "csrnet-l/drop50": {},  # training option below: the spatial branch is off for half of the images
+    "csrnet-l/center": {},  # training option below: the maps' per-image mean is penalised
 }
+#: Training options of variants: ``drop`` = probability that an image of a batch is trained through the
+#: global branch alone (CSRNet-L's own ``glob`` CSRNet), so the global branch must stand on its own.
+#: ``center`` = weight of a penalty on the squared per-image mean of the spatial maps, so the spatial branch
+#: carries spatial variation and leaves the photo-wide look to the global branch.
+TRAIN_OPTS: dict[str, dict] = {"csrnet-l/drop50": {"drop": 0.5}, "csrnet-l/center": {"center": 1.0}}
 
 
 # ------------------------------------------------------------------------------ build
@@ -110,32 +119,47 @@ def _lr(it: int, iters: int) -> float:
     return LR * (FINAL + (1 - FINAL) * 0.5 * (1 + np.cos(np.pi * t)))
 
 
-def _point_loss(net, images: list, it: int, seed: int):
+def _point_loss(net, images: list, it: int, seed: int, drop: float = 0.0, center: float = 0.0):
     import torch
     import torch.nn.functional as F
 
+    maps: list = []
+    hook = net.local_net["head"].register_forward_hook(lambda m, i, o: maps.append(o)) if center else None
+
     rng = np.random.default_rng([seed, it])
+    drops = np.random.default_rng([seed, it, 1]).random(BATCH) < drop  # own stream: drop=0 draws the same pixels
     outs, ys = [], []
-    for i in rng.choice(len(images), size=BATCH, replace=False):
+    for k, i in enumerate(rng.choice(len(images), size=BATCH, replace=False)):
         x, y = images[i]  # (1,3,H,W) tensors; the condition image is x itself (long edge = condition size)
         h, w = x.shape[-2:]
         idx = torch.from_numpy(rng.integers(0, h * w, size=PIXELS))
         cols = x.flatten(2)[:, :, idx]
         ys.append(y.flatten(2)[:, :, idx])
-        if isinstance(net, network.CSRNetL):
+        if isinstance(net, network.CSRNetL) and drops[k]:
+            outs.append(net.glob.base(cols[..., None], net.glob.condition(x))[..., 0])
+        elif isinstance(net, network.CSRNetL):
             iy, ix = idx // w, idx % w
             coords = torch.stack([(2 * ix + 1) / w - 1, (2 * iy + 1) / h - 1], -1)[None].float()
             outs.append(net.forward_points(cols, coords, x))
         else:
             outs.append(net.base(cols[..., None], net.condition(x))[..., 0])
-    return F.l1_loss(torch.cat(outs), torch.cat(ys))
+    loss = F.l1_loss(torch.cat(outs), torch.cat(ys))
+    if hook is not None:
+        hook.remove()
+        loss = loss + center * torch.stack([m.mean(dim=(2, 3)).pow(2).mean() for m in maps]).mean()
+    return loss
+
+
+def run_dir(work: Path, task: str, arch: str, seed: int) -> Path:
+    """WORK/runs/TASK/ARCH for seed 0, WORK/runs-seedN/TASK/ARCH for other seeds."""
+    return work / ("runs" if seed == 0 else f"runs-seed{seed}") / task / arch.replace("/", "-")
 
 
 def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int) -> Path:
     """Train ``arch`` (csrnet, or a csrnet-l variant name) on WORK/TASK/train; returns the weights path."""
     import torch
 
-    out = work / "runs" / task / arch.replace("/", "-")
+    out = run_dir(work, task, arch, seed)
     weights = out / "model.safetensors"
     if weights.exists():
         return weights
@@ -150,7 +174,7 @@ def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int
     for it in bar:
         for g in opt.param_groups:
             g["lr"] = _lr(it, iters)
-        loss = _point_loss(net, images, it, seed)
+        loss = _point_loss(net, images, it, seed, **TRAIN_OPTS.get(arch, {}))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -162,7 +186,8 @@ def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int
         "source": "trained with bench/local_tasks.py",
         "data": {"task": task, "pairs": str(work / task / "train"), "train_count": len(pairs)},
         "training": {"loop": "bench/local_tasks.py (fast-recipe mirror, pixel subsets)", "iters": iters, "batch": BATCH,
-                     "pixels_per_image": PIXELS, "lr": LR, "seed": seed, "seconds": round(time.perf_counter() - t0, 1)},
+                     "pixels_per_image": PIXELS, "lr": LR, "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
+                     **TRAIN_OPTS.get(arch, {})},
     }
     if kwargs is not None:
         meta.update({"map_pool": net.map_pool, "upsample": net.upsample, "guided_eps": net.guided_eps, "variant": arch})
@@ -242,11 +267,35 @@ def picture(work: Path, tasks: list[str], models: dict[str, dict[str, Model]], p
     Image.fromarray(grid).save(path)
 
 
+def seed_table(args, tasks: list[str], seeds: list[int], record: dict) -> list[str]:
+    """Both models retrained with other seeds on ``tasks`` (by the train step): held-out PSNR per seed, mean and spread."""
+    lines = [
+        "",
+        f"Seed spread (held-out PSNR dB; seed {args.seed} is the table above; same pairs, loop and budget):",
+        "",
+        "| task | seed | CSRNet | CSRNet-L | CSRNet-L − CSRNet |",
+        "|---|---|---|---|---|",
+    ]
+    for task in tasks:
+        rows = {args.seed: (record["tasks"][task]["csrnet"]["psnr"], record["tasks"][task]["csrnet-l"]["psnr"])}
+        for seed in seeds:
+            ms = {}
+            for arch in ("csrnet", "csrnet-l"):
+                ms[arch] = load_model(run_dir(args.work, task, arch, seed) / "model.safetensors")
+            res = evaluate(args.work, task, ms)
+            rows[seed] = (res["csrnet"][0], res["csrnet-l"][0])
+        for seed, (a, b) in rows.items():
+            lines.append(f"| {task} | {seed} | {a:.2f} | {b:.2f} | {b - a:+.2f} dB |")
+        a, b = np.array([r[0] for r in rows.values()]), np.array([r[1] for r in rows.values()])
+        lines.append(f"| {task} | mean ± sd | {a.mean():.2f} ± {a.std(ddof=1):.2f} | {b.mean():.2f} ± {b.std(ddof=1):.2f} | {(b - a).mean():+.2f} dB |")
+        record.setdefault("seeds", {})[task] = {str(k): {"csrnet": v[0], "csrnet-l": v[1]} for k, v in rows.items()}
+    return lines
+
+
 # ------------------------------------------------------------------------------ speed
 _SPEED = r"""
 import resource, sys, time, numpy as np
 from csrnet import engine, load_model
-from csrnet.local import enhance_local
 model = load_model(sys.argv[1]); mode = sys.argv[2]
 rng = np.random.default_rng(0)
 # A smooth, photo-like 12 MP test image (random noise would not change the network's cost).
@@ -255,10 +304,7 @@ from PIL import Image
 img = np.stack([np.asarray(Image.fromarray(small[..., c], "F").resize((4000, 3000), Image.Resampling.BICUBIC)) for c in range(3)], -1).clip(0, 1).astype(np.float32)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
-if model.arch == "csrnet-l":
-    out = enhance_local(img, model, strength=1.0, exact=True, condition_size="model")
-else:
-    out = engine.enhance(img, model, exact=(mode == "exact"))
+out = engine.enhance(img, model, exact=(mode == "exact"))  # CSRNet-L: csrnet.local's tiled or lattice-grid path
 dt = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(f"{dt:.2f} {peak / 1024:.0f} {(peak - base) / 1024:.0f}")
@@ -366,7 +412,9 @@ TASK_DOC = {
     "clarity": "a Lightroom-style \"clarity\" look: on CIELAB L*, the detail above an edge-preserving base "
     "(OpenCV bilateral filter, spatial sigma 4% of the long edge) is boosted x2.5, so local contrast rises "
     "without halos along strong edges.",
-    "shadows": "shadow lifting by exposure fusion (OpenCV Mertens fusion of the 0, +1, +2 EV versions).",
+    "shadows": "regional shadow lifting (local tone mapping): a gain of up to +2 EV for regions whose edge-aware "
+    "(bilateral) base luminance is dark, so the same grey is lifted in a dark region and left alone in a bright one.",
+    "fusion": "exposure fusion (OpenCV Mertens fusion of the 0, +1, +2 EV versions).",
     "vignetting": "vignetting removal (synthetic radial falloff 1 - s r^2 in linear light -> original).",
 }
 
@@ -378,10 +426,13 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256, help="long edge of the pairs and the condition size")
     ap.add_argument("--iters", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tasks", default=",".join([*LOCAL_TASKS, "global", "fivek"]))
+    ap.add_argument("--tasks", default=",".join([*LOCAL_TASKS, "fusion", "global", "fivek"]))
     ap.add_argument("--steps", default="build,train,eval,speed")
     ap.add_argument("--ablation", action="store_true", help="also train/evaluate the CSRNet-L variants")
     ap.add_argument("--ablation-tasks", default="clahe")
+    ap.add_argument("--control-seeds", default="", help="also train and evaluate both models with these extra seeds "
+                    "(comma-separated) on --control-tasks, to show the seed-to-seed spread")
+    ap.add_argument("--control-tasks", default="global")
     ap.add_argument("--export", default="", help="after eval: ship these tasks' CSRNet-L (comma-separated; + CSRNet baselines for tests)")
     args = ap.parse_args()
     tasks = args.tasks.split(",")
@@ -401,8 +452,13 @@ def main() -> None:
         paths.setdefault(task, {})[arch] = (
             train_one(args.work, task, arch, args.iters, args.size, args.seed)
             if "train" in steps
-            else args.work / "runs" / task / arch.replace("/", "-") / "model.safetensors"
+            else run_dir(args.work, task, arch, args.seed) / "model.safetensors"
         )
+    seeds = [int(x) for x in filter(None, args.control_seeds.split(","))]
+    control = [t for t in args.control_tasks.split(",") if t in tasks]
+    if "train" in steps:
+        for task, seed, arch in ((t, sd, a) for t in control for sd in seeds for a in ("csrnet", "csrnet-l")):
+            train_one(args.work, task, arch, args.iters, args.size, seed)
     lines, record = [], {"iters": args.iters, "size": args.size, "seed": args.seed, "tasks": {}}
     if "eval" in steps:
         models = {t: {a: load_model(p) for a, p in d.items() if p.exists()} for t, d in paths.items()}
@@ -447,6 +503,8 @@ def main() -> None:
                 "|---|---|---|---|",
                 *ablation,
             ]
+        if seeds:
+            lines += seed_table(args, control, seeds, record)
         local = [t for t in tasks if t in LOCAL_TASKS]
         picture(args.work, local, models, RESULTS / "local_tasks.png")
     if "speed" in steps:
@@ -454,7 +512,7 @@ def main() -> None:
         lines += ["", "Full resolution, 12 MP (4000x3000) float32 input, 2 CPU cores, fresh process each:", ""]
         lines += ["| model | mode | seconds | peak RSS MB | RSS above input MB |", "|---|---|---|---|---|"]
         record["speed"] = {}
-        for arch, mode in (("csrnet", "fast"), ("csrnet", "exact"), ("csrnet-l", "exact (tiled)")):
+        for arch, mode in (("csrnet", "fast"), ("csrnet", "exact"), ("csrnet-l", "fast (lattice grid)"), ("csrnet-l", "exact (tiled)")):
             t, peak, extra = speed(paths[task][arch], mode.split()[0])
             record["speed"][f"{arch} {mode}"] = {"seconds": t, "peak_rss_mb": peak, "above_input_mb": extra}
             lines.append(f"| {arch} | {mode} | {t:.1f} | {peak:.0f} | {extra:.0f} |")

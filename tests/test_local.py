@@ -160,3 +160,22 @@ def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos(task: str) -> None:
         gains.append(psnr(lo) - psnr(g))
     assert np.mean(gains) >= 2.0, gains
     assert min(gains) > 0, gains
+
+
+def test_shadow_task_lifts_regions_not_tones() -> None:
+    """The shadows task's target depends on a pixel's surroundings, not only its colour: the same grey
+    is lifted inside a dark region and left alone inside a bright one (no tone curve can do that)."""
+    pytest.importorskip("cv2")
+    from csrnet.local_tasks import make_pair
+
+    x = np.full((64, 128, 3), 0.25, np.float32)
+    x[:, 64:] = 0.75  # dark left half, bright right half
+    probe = np.zeros((64, 128), bool)
+    probe[::4, ::4] = True  # sparse pixels of one grey in both halves
+    x[probe] = 0.45
+    inp, y = make_pair("shadows", x, "probe")
+    assert np.array_equal(inp, x)
+    in_dark, in_bright = y[:, 8:56][probe[:, 8:56]], y[:, 72:120][probe[:, 72:120]]
+    assert in_dark.min() > 0.45 + 0.2  # lifted by well over a stop
+    assert np.abs(in_bright - 0.45).max() < 0.01  # untouched
+    assert y[:, 72:120][~probe[:, 72:120]].min() > 0.74  # the bright region itself is untouched

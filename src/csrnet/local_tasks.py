@@ -11,7 +11,16 @@ clahe          photo -> ``skimage.exposure.equalize_adapthist`` (CLAHE on HSV va
 clarity        photo -> base/detail on CIELAB L*: base = ``cv2.bilateralFilter`` (large radius,
                4% of the long edge), detail boosted x2.5 (Lightroom-style "clarity")
 vignetting     photo x radial falloff ``1 - s r^2`` in linear light (s ~ U(0.35, 0.65)) -> photo
-shadows        photo -> ``cv2.createMergeMertens`` exposure fusion of the 0, +1, +2 EV versions
+shadows        photo -> regional shadow lifting ("dodging", local tone mapping): an edge-aware base
+               layer of log luminance (``cv2.bilateralFilter``, spatial sigma 3% of the long edge,
+               range sigma 1.5 stops) decides a gain for regions whose base luminance is under
+               0.35 (linear), rising smoothly to +2 EV at 0.0625; the gain multiplies linear RGB,
+               so detail and colour ratios are kept. The same grey is lifted inside a dark region
+               and left alone inside a bright one (texture within ~1.5 stops of its surroundings
+               follows their gain): no single tone curve can do it.
+fusion         photo -> ``cv2.createMergeMertens`` exposure fusion of the 0, +1, +2 EV versions.
+               Measured to be nearly global on these photos (a per-photo 3D LUT reaches ~45 dB), so
+               it is reported but not counted as a local task.
 gradfilter     photo -> top darkened by 1 EV in linear light with a soft (smoothstep) gradient
                from 10% to 55% of the height (graduated ND filter)
 global         photo with random exposure (-1.5..-0.3 EV), white balance (+-15%) and gamma
@@ -86,6 +95,20 @@ def _shadows(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
     lin = srgb_to_linear(x)
+    logl = np.log2(lin @ np.array([0.2126, 0.7152, 0.0722], np.float32) + 1e-4).astype(np.float32)
+    base = cv2.bilateralFilter(logl, d=-1, sigmaColor=1.5, sigmaSpace=0.03 * max(x.shape[:2]))
+    # Parameters chosen by measuring locality on the held-out photos at 256 px (identity ~18 dB,
+    # best per-photo 3D LUT ~32 dB): a smaller spatial sigma tends to a per-pixel (global) curve, a
+    # larger one to a per-photo gain.
+    t = np.clip((-1.5 - base) / 2.5, 0, 1)  # 0 for base luminance >= 2^-1.5 = 0.35 ... 1 at <= 2^-4
+    gain = 2.0 ** (2.0 * t * t * (3 - 2 * t))
+    return x, linear_to_srgb(lin * gain[..., None])
+
+
+def _fusion(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    lin = srgb_to_linear(x)
     stack = [np.round(linear_to_srgb(lin * 2.0**ev) * 255).astype(np.uint8) for ev in (0, 1, 2)]
     fused = cv2.createMergeMertens().process(stack)
     return x, np.clip(fused, 0, 1).astype(np.float32)
@@ -115,10 +138,11 @@ TASKS: dict[str, Callable[[np.ndarray, str], tuple[np.ndarray, np.ndarray]]] = {
     "clarity": _clarity,
     "vignetting": _vignetting,
     "shadows": _shadows,
+    "fusion": _fusion,
     "gradfilter": _gradfilter,
     "global": _global,
 }
-#: The local tasks (``global`` is the control).
+#: The local tasks (``global`` is the control; ``fusion`` is reported but measured near-global).
 LOCAL_TASKS = ("clahe", "clarity", "vignetting", "shadows", "gradfilter")
 
 
