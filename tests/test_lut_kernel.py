@@ -56,3 +56,21 @@ def test_fallback_without_kernel_agrees(monkeypatch, dtype, peak):
     if dtype == np.uint8:
         pil = np.asarray(lut.apply_lut_pil(Image.fromarray(img), table, 33))
         assert np.abs(pil.astype(np.int64) - ref).max() <= 1
+
+
+@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+@pytest.mark.parametrize("size", [2, 17, 49])
+def test_float_kernel_matches_numpy_reference(size):
+    """float32 photos: the kernel gives apply_lut_array's unclipped values (colours outside [0, 1] clipped first)."""
+    rng = np.random.default_rng(size)
+    img = rng.uniform(-0.2, 1.2, (37, 53, 3)).astype(np.float32)
+    img[0, :3] = [[0, 0, 0], [1, 1, 1], [0, 1, 0]]
+    table = _table(size, rng)
+    ref = lut.apply_lut_array(img, table, size, threads=1)
+    for threads in (1, 3):
+        out = lut.apply_lut_float(img, table, size, threads=threads)
+        assert out.dtype == np.float32 and out.shape == img.shape
+        np.testing.assert_allclose(out, ref, atol=2e-6)
+    assert out.min() < 0 or out.max() > 1  # unclipped, like the reference
+    img[1, 1] = np.nan  # no index outside the table: NaN reads as 0
+    assert np.isfinite(lut.apply_lut_float(img, table, size)).all()

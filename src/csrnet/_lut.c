@@ -1,10 +1,11 @@
-/* Trilinear 3D-LUT application for 8- and 16-bit RGB buffers, releasing the GIL.
+/* Trilinear 3D-LUT application for 8-bit, 16-bit and float32 RGB buffers, releasing the GIL.
  *
  * Written by hand because no maintained library does this well: Pillow's Color3DLUT is
  * 8-bit only, fixed point and single-threaded per call, and numpy's gathers take ~0.5 us a
  * pixel for 16-bit photos. This kernel reads interleaved RGB (uint8 or uint16), interpolates
  * a float32 table of size^3 nodes (red fastest, the .cube order, values may lie outside
  * [0, 1]) and writes the clipped, rounded result; Python splits the rows across threads.
+ * float32 RGB (bits 32) reads colours clipped to [0, 1] and writes the unclipped result.
  * The interpolation is the same as csrnet.lut.apply_lut_array (tests compare them).
  *
  * The table comes padded to 4 floats a node (R, G, B, unused) so that with GCC/Clang each
@@ -51,6 +52,22 @@ static inline Py_ssize_t locate8(const taps8_t *tp, const uint8_t *p, float *fr,
 static inline Py_ssize_t locate16(const uint16_t *p, int size, float *fr, float *fg, float *fb) {
     const float scale = (float)(size - 1) / 65535.0f;
     float pr = p[0] * scale, pg = p[1] * scale, pb = p[2] * scale;
+    int ir = (int)pr, ig = (int)pg, ib = (int)pb;
+    if (ir > size - 2) ir = size - 2;
+    if (ig > size - 2) ig = size - 2;
+    if (ib > size - 2) ib = size - 2;
+    *fr = pr - ir;
+    *fg = pg - ig;
+    *fb = pb - ib;
+    return 4 * (((Py_ssize_t)ib * size + ig) * size + ir);
+}
+
+/* float32: clipped to [0, 1] first (NaN counts as 0, so no index leaves the table). */
+static inline float clip01(float v) { return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; }
+
+static inline Py_ssize_t locatef(const float *p, int size, float *fr, float *fg, float *fb) {
+    const float scale = (float)(size - 1);
+    float pr = clip01(p[0]) * scale, pg = clip01(p[1]) * scale, pb = clip01(p[2]) * scale;
     int ir = (int)pr, ig = (int)pg, ib = (int)pb;
     if (ir > size - 2) ir = size - 2;
     if (ig > size - 2) ig = size - 2;
@@ -115,6 +132,21 @@ static void run16(const uint16_t *s, uint16_t *dst, Py_ssize_t n, const float *t
     }
 }
 
+static void runf(const float *s, float *dst, Py_ssize_t n, const float *t, int size) {
+    const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        float fr, fg, fb;
+        const float *c = t + locatef(s + 3 * k, size, &fr, &fg, &fb);
+        float *d = dst + 3 * k;
+#ifdef CSR_VECTOR
+        v4f res = AT(c);
+        for (int ch = 0; ch < 3; ch++) d[ch] = res[ch];
+#else
+        for (int ch = 0; ch < 3; ch++) d[ch] = AT(c);
+#endif
+    }
+}
+
 static void run8(const uint8_t *s, uint8_t *dst, Py_ssize_t n, const float *t, int size) {
     const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
     taps8_t tp;
@@ -131,15 +163,16 @@ static PyObject *apply(PyObject *self, PyObject *args) {
     Py_buffer src, dst, table;
     int size, bits;
     if (!PyArg_ParseTuple(args, "y*w*y*ii", &src, &dst, &table, &size, &bits)) return NULL;
-    const Py_ssize_t item = bits == 8 ? 1 : 2;
+    const Py_ssize_t item = bits / 8;
     PyObject *result = NULL;
-    if ((bits != 8 && bits != 16) || size < 2 || src.len != dst.len || src.len % (3 * item) != 0 ||
+    if ((bits != 8 && bits != 16 && bits != 32) || size < 2 || src.len != dst.len || src.len % (3 * item) != 0 ||
         table.len != (Py_ssize_t)size * size * size * 4 * (Py_ssize_t)sizeof(float)) {
-        PyErr_SetString(PyExc_ValueError, "apply: buffer sizes do not match (src, dst: RGB of bits; table: size^3 x 4 float32)");
+        PyErr_SetString(PyExc_ValueError, "apply: buffer sizes do not match (src, dst: RGB of bits 8, 16 or 32 (float32); table: size^3 x 4 float32)");
     } else {
         Py_ssize_t n = src.len / (3 * item);
         Py_BEGIN_ALLOW_THREADS
         if (bits == 8) run8((const uint8_t *)src.buf, (uint8_t *)dst.buf, n, (const float *)table.buf, size);
+        else if (bits == 32) runf((const float *)src.buf, (float *)dst.buf, n, (const float *)table.buf, size);
         else run16((const uint16_t *)src.buf, (uint16_t *)dst.buf, n, (const float *)table.buf, size);
         Py_END_ALLOW_THREADS
         result = Py_None;
@@ -255,7 +288,8 @@ static PyObject *apply_grid(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS,
-     "apply(src, dst, table, size, bits): trilinear 3D LUT on interleaved RGB buffers; table is size^3 x 4 float32."},
+     "apply(src, dst, table, size, bits): trilinear 3D LUT on interleaved RGB buffers (bits 8, 16, or 32 = float32, "
+     "unclipped out); table is size^3 x 4 float32."},
     {"apply_grid", apply_grid, METH_VARARGS,
      "apply_grid(src, dst, tables, gh, gw, size, bits, yi, yw, xi, xw): a gh x gw grid of size^3 x 4 float32 lattices, "
      "blended per pixel with bilinear row/column taps (yi, xi: int32 index pairs; yw, xw: float32 weight of the second)."},

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import CsrnetError
-from .lut import PIL_MAX_SIZE, apply_lut_array, apply_lut_pil
+from .lut import PIL_MAX_SIZE, apply_lut_float, apply_lut_pil
 from .photo import atomic_write
 
 __all__ = ["CubeLUT", "read_cube", "write_cube", "format_cube", "apply_cube"]
@@ -133,7 +133,7 @@ def apply_cube(image: np.ndarray | Image.Image, cube: CubeLUT, *, threads: int =
 
     8-bit images with a [0, 1] domain and size <= 65 use Pillow's C filter (as ``csrnet
     enhance`` does); 16-bit and float images, other domains and larger tables interpolate
-    in float32 (:func:`csrnet.lut.apply_lut_array`), so 16-bit outputs have no 8-bit steps.
+    in float32 (:func:`csrnet.lut.apply_lut_float`), so 16-bit outputs have no 8-bit steps.
     """
     unit = cube.domain_min == (0.0, 0.0, 0.0) and cube.domain_max == (1.0, 1.0, 1.0)
     if isinstance(image, Image.Image):
@@ -153,7 +153,7 @@ def apply_cube(image: np.ndarray | Image.Image, cube: CubeLUT, *, threads: int =
     if not unit:
         lo, hi = np.asarray(cube.domain_min, np.float32), np.asarray(cube.domain_max, np.float32)
         x = (x - lo) / (hi - lo)
-    y = apply_lut_array(x, cube.table, cube.size, threads=threads)
+    y = apply_lut_float(x, cube.table, cube.size, threads=threads)
     if arr.dtype in (np.uint8, np.uint16):
         return np.clip(y * scale + 0.5, 0, scale).astype(arr.dtype)
     return np.clip(y, 0.0, 1.0).astype(arr.dtype, copy=False)

@@ -581,7 +581,7 @@ def enhance(
     _check_array(arr)
     if arr.dtype in (np.uint8, np.uint16):
         return _lut.apply_lut_uint(arr, table, size, threads=threads)
-    return _from_float(_lut.apply_lut_array(_as_float(arr), table, size, threads=threads), arr)
+    return _from_float(_lut.apply_lut_float(_as_float(arr), table, size, threads=threads), arr)
 
 
 def _enhance_other(image: ImageLike, model: Model, **kwargs) -> ImageLike:
