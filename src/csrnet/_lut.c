@@ -49,9 +49,8 @@ static inline Py_ssize_t locate8(const taps8_t *tp, const uint8_t *p, float *fr,
     return tp->r[p[0]] + tp->g[p[1]] + tp->b[p[2]];
 }
 
-static inline Py_ssize_t locate16(const uint16_t *p, int size, float *fr, float *fg, float *fb) {
-    const float scale = (float)(size - 1) / 65535.0f;
-    float pr = p[0] * scale, pg = p[1] * scale, pb = p[2] * scale;
+/* Lattice coordinates (pr, pg, pb) in [0, size-1] -> offset of the cell's lower corner and fractions. */
+static inline Py_ssize_t cell_at(float pr, float pg, float pb, int size, float *fr, float *fg, float *fb) {
     int ir = (int)pr, ig = (int)pg, ib = (int)pb;
     if (ir > size - 2) ir = size - 2;
     if (ig > size - 2) ig = size - 2;
@@ -62,20 +61,17 @@ static inline Py_ssize_t locate16(const uint16_t *p, int size, float *fr, float 
     return 4 * (((Py_ssize_t)ib * size + ig) * size + ir);
 }
 
+static inline Py_ssize_t locate16(const uint16_t *p, int size, float *fr, float *fg, float *fb) {
+    const float scale = (float)(size - 1) / 65535.0f;
+    return cell_at(p[0] * scale, p[1] * scale, p[2] * scale, size, fr, fg, fb);
+}
+
 /* float32: clipped to [0, 1] first (NaN counts as 0, so no index leaves the table). */
 static inline float clip01(float v) { return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f; }
 
 static inline Py_ssize_t locatef(const float *p, int size, float *fr, float *fg, float *fb) {
     const float scale = (float)(size - 1);
-    float pr = clip01(p[0]) * scale, pg = clip01(p[1]) * scale, pb = clip01(p[2]) * scale;
-    int ir = (int)pr, ig = (int)pg, ib = (int)pb;
-    if (ir > size - 2) ir = size - 2;
-    if (ig > size - 2) ig = size - 2;
-    if (ib > size - 2) ib = size - 2;
-    *fr = pr - ir;
-    *fg = pg - ig;
-    *fb = pb - ib;
-    return 4 * (((Py_ssize_t)ib * size + ig) * size + ir);
+    return cell_at(clip01(p[0]) * scale, clip01(p[1]) * scale, clip01(p[2]) * scale, size, fr, fg, fb);
 }
 
 #define STORE1(TYPE, MAXV, X) d[ch] = (X) <= 0.0f ? 0 : ((X) >= (float)(MAXV) ? (TYPE)(MAXV) : (TYPE)(X))
