@@ -23,9 +23,9 @@ picture bench/results/local_tasks.png (one held-out photo per task: input, CSRNe
 The committed bench/results/local_tasks.md/.json are the 2000-step runs:
 
     python bench/local_tasks.py --work /tmp/csrnet_2000 --iters 2000 --steps build,train \
-        --tasks clahe,clarity,shadows,fusion,gradfilter,vignetting,global,fivek --control-seeds 1,2
+        --tasks clahe,clarity,shadows,fusion,gradfilter,vignetting,global,fivek --control-seeds 1,2,3,4
     python bench/local_tasks.py --work /tmp/csrnet_2000 --iters 2000 --steps eval,speed \
-        --tasks gradfilter,clarity,clahe,vignetting,shadows,fusion,global,fivek --control-seeds 1,2
+        --tasks gradfilter,clarity,clahe,vignetting,shadows,fusion,global,fivek --control-seeds 1,2,3,4
 
 (``--export gradfilter,clarity,clahe`` on the eval run ships those models), and the ablation table
 kept in that file is from the 250-step run above (--ablation); the global-control ablations
