@@ -31,7 +31,7 @@ def test_exact_mode_reproduces_golden(ref_model, name):
 def test_fast_path_within_50db_of_exact(ref_model, name):
     x = np.asarray(Image.open(GOLDEN / f"{name}_input.png").convert("RGB"))
     exact = csrnet.enhance(x, ref_model, exact=True)
-    fast = csrnet.enhance(x, ref_model, lut_size=65)  # an explicit size forces the lattice path
+    fast = csrnet.enhance(x, ref_model, lut_size=csrnet.engine.DEFAULT_LUT_SIZE)  # an explicit size forces the lattice path
     assert psnr(fast, exact, 255) >= 50.0
     assert np.array_equal(csrnet.enhance(x, ref_model), exact)  # small photos run exactly anyway
 
