@@ -151,9 +151,12 @@ def main() -> None:
             rows.append((f"{mp} MP", "Pillow JPEG decode+encode (floor)", floor, codec["rss_mb"], ""))
             torch_t = None
             if mp <= 12:
-                tr = measure("torch", path, weights)
-                torch_t = tr["model"]
-                rows.append((f"{mp} MP", "torch forward, released-code style", tr["model"], tr["rss_mb"], ""))
+                # torch's forward varies 10-15 s from run to run here: at 6 MP, where the ratio is
+                # closest to its target, take the median of 3 runs (each in a fresh process)
+                trs = [measure("torch", path, weights) for _ in range(3 if mp == 6 else 1)]
+                torch_t = float(np.median([t["model"] for t in trs]))
+                note = f"median of {len(trs)}: " + ", ".join(f"{t['model']:.2f}" for t in trs) if len(trs) > 1 else ""
+                rows.append((f"{mp} MP", "torch forward, released-code style", torch_t, max(t["rss_mb"] for t in trs), note))
             ex = measure("exact", path, weights)
             fa = measure("fast", path, weights)
             fid = psnr(np.load(path.with_suffix(".fast.npy")), np.load(path.with_suffix(".exact.npy")).astype(np.float64))
