@@ -29,7 +29,7 @@ The committed bench/results/local_tasks.md/.json are the 2000-step runs:
 
 (``--export gradfilter,clarity,clahe`` on the eval run ships those models), and the ablation table
 kept in that file is from the 250-step run above (--ablation); the global-control ablations
-(csrnet-l/drop50, csrnet-l/center) were trained with ``train_one`` on the 2000-step pairs.
+(csrnet-l/drop50, /center, /lr03) were trained with ``train_one`` on the 2000-step pairs.
 """
 
 from __future__ import annotations
@@ -66,12 +66,14 @@ VARIANTS: dict[str, dict] = {
     "csrnet-l/pool4": {"map_pool": 4},
     "csrnet-l/drop50": {},  # training option below: the spatial branch is off for half of the images
     "csrnet-l/center": {},  # training option below: the maps' per-image mean is penalised
+    "csrnet-l/lr03": {},  # training option below: the spatial branch learns at 0.3x the learning rate
 }
 #: Training options of variants: ``drop`` = probability that an image of a batch is trained through the
 #: global branch alone (CSRNet-L's own ``glob`` CSRNet), so the global branch must stand on its own.
 #: ``center`` = weight of a penalty on the squared per-image mean of the spatial maps, so the spatial branch
 #: carries spatial variation and leaves the photo-wide look to the global branch.
-TRAIN_OPTS: dict[str, dict] = {"csrnet-l/drop50": {"drop": 0.5}, "csrnet-l/center": {"center": 1.0}}
+#: ``local_lr`` = learning-rate factor of the spatial branch (``local_net``).
+TRAIN_OPTS: dict[str, dict] = {"csrnet-l/drop50": {"drop": 0.5}, "csrnet-l/center": {"center": 1.0}, "csrnet-l/lr03": {"local_lr": 0.3}}
 
 
 # ------------------------------------------------------------------------------ build
@@ -168,13 +170,18 @@ def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int
     net = network.CSRNet() if kwargs is None else network.CSRNetL(**kwargs)
     pairs = find_pairs(work / task / "train")
     images = [tuple(torch.from_numpy(read_rgb(p)).permute(2, 0, 1)[None].contiguous() for p in (pair.input, pair.target)) for pair in pairs]
-    opt = torch.optim.Adam(net.parameters(), lr=LR, betas=(0.9, 0.99))
+    opts = dict(TRAIN_OPTS.get(arch, {}))
+    local_lr = opts.pop("local_lr", 1.0)
+    local = [p for n, p in net.named_parameters() if n.startswith("local_net.")]
+    rest = [p for n, p in net.named_parameters() if not n.startswith("local_net.")]
+    groups = [{"params": rest, "scale": 1.0}] + ([{"params": local, "scale": local_lr}] if local else [])
+    opt = torch.optim.Adam(groups, lr=LR, betas=(0.9, 0.99))
     t0, smooth = time.perf_counter(), None
     bar = tqdm(range(iters), desc=f"{task} {arch}", leave=False)
     for it in bar:
         for g in opt.param_groups:
-            g["lr"] = _lr(it, iters)
-        loss = _point_loss(net, images, it, seed, **TRAIN_OPTS.get(arch, {}))
+            g["lr"] = _lr(it, iters) * g["scale"]
+        loss = _point_loss(net, images, it, seed, **opts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
