@@ -104,6 +104,21 @@ def test_bad_images_rejected(ref_model):
         csrnet.enhance(Image.new("L", (32, 32)), ref_model)
 
 
+@pytest.mark.parametrize("shape", [(1200, 1800), (1201, 1799), (3001, 1003)])
+def test_downscale_box_step_matches_pillow(shape):
+    """16-bit photos are box-reduced in numpy (Pillow cannot reduce 16-bit RGB) before Pillow's resampling:
+    the same as Pillow's own reduce + resample on the float image, partial edge boxes included."""
+    rng = np.random.default_rng(sum(shape))
+    small = rng.random((shape[0] // 50 + 2, shape[1] // 50 + 2, 3)).astype(np.float32)
+    img = np.stack([np.asarray(Image.fromarray(small[..., c], "F").resize(shape[::-1], Image.Resampling.BICUBIC)) for c in range(3)], -1)
+    u16 = np.round(np.clip(img, 0, 1) * 65535).astype(np.uint16)
+    as_float = u16.astype(np.float32) / 65535  # Pillow's path: float channels, reduce, resample
+    edge = max(shape) // 7  # Pillow's box step is then 2 x 2, which float photos leave to Pillow itself
+    a, b = csrnet.engine.downscale(u16, edge), csrnet.engine.downscale(as_float, edge)
+    assert a.shape == b.shape and max(a.shape[:2]) == edge
+    assert np.abs(a - b).max() < 1e-5
+
+
 def test_lattice_matches_network(ref_model, photo_u8):
     """A baked table, sampled at its nodes, equals the per-pixel network there."""
     table = csrnet.bake_lut(photo_u8, ref_model, size=9, fit=False)
