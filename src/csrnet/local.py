@@ -332,9 +332,13 @@ def _fast_grid(
     return tables, grid_taps(shape[0], maps.grid[0], refine), grid_taps(shape[1], maps.grid[1], refine)
 
 
-def _check(image: np.ndarray, model: Model) -> np.ndarray:
+def _require_local(model: Model) -> None:
     if model.arch != "csrnet-l":
         raise CsrnetError(f"{model.name or 'model'} is a {model.arch!r} model, not csrnet-l")
+
+
+def _check(image: np.ndarray, model: Model) -> np.ndarray:
+    _require_local(model)
     x = np.asarray(image, np.float32)
     if x.ndim != 3 or x.shape[2] != 3:
         raise CsrnetError(f"expected an H x W x 3 RGB image, got shape {x.shape}")
@@ -407,22 +411,28 @@ def enhance_image(
     lattice points per pixel (small photos, or a very fine grid from a large
     ``condition_size``): exact mode is then faster. Giving ``lut_size`` forces the fast path.
     """
-    x = _check(_engine._as_float(image), model)  # the condition copy comes from the float image in both modes
-    maps = local_maps(model, _engine._condition_input(x, model, condition_size))
-    (gh, gw), (h, w) = maps.grid, x.shape[:2]
+    if isinstance(image, Image.Image):
+        _engine._pil_rgb(image)
+        h, w = image.height, image.width
+    else:
+        _engine._check_array(np.asarray(image))
+        h, w = np.asarray(image).shape[:2]
+    _require_local(model)
+    # The condition copy comes from the photo as given, in both modes, as in csrnet.enhance: an
+    # 8-bit photo is never converted to float whole on the fast path (~0.4 s and 144 MB at 12 MP).
+    maps = local_maps(model, _engine._condition_input(image, model, condition_size))
+    (gh, gw) = maps.grid
     size = lut_size or DEFAULT_GRID_LUT_SIZE
     nodes = ((gh - 1) * refine + 1) * ((gw - 1) * refine + 1)
     if exact or (lut_size is None and nodes * size**3 > _BAKE_POINTS_PER_PIXEL * h * w):
-        y = _exact(x, model, maps, strength, _TILE_PIXELS)
+        y = _exact(_engine._as_float(image), model, maps, strength, _TILE_PIXELS)
         if isinstance(image, Image.Image):
             return Image.fromarray(_engine._from_float(y, np.empty(0, np.uint8)), "RGB")
         return _engine._from_float(y, np.asarray(image))
-    tables, rows, cols = _fast_grid(model, maps, x.shape, size, refine, strength, threads)
+    tables, rows, cols = _fast_grid(model, maps, (h, w, 3), size, refine, strength, threads)
     if isinstance(image, Image.Image):
-        del x
         return Image.fromarray(_lut.apply_grid_uint(np.asarray(image), tables, size, rows, cols, threads=threads), "RGB")
     arr = np.asarray(image)
     if arr.dtype in (np.uint8, np.uint16):
-        del x
         return _lut.apply_grid_uint(arr, tables, size, rows, cols, threads=threads)
-    return _engine._from_float(_lut.apply_grid_array(x, tables, size, rows, cols, threads=threads), arr)
+    return _engine._from_float(_lut.apply_grid_array(_engine._as_float(arr), tables, size, rows, cols, threads=threads), arr)
