@@ -367,10 +367,9 @@ def _photo_lattice(layers: Layers, size: int, colours: np.ndarray, grid: np.ndar
     half = (size + 1) // 2
     table = _upsample_lattice(run_mlp(layers, identity_lattice(half)), half)
     n = size - 1
-    idx = np.minimum((np.clip(np.asarray(colours, np.float32).reshape(-1, 3), 0, 1) * n).astype(np.intp), n - 1)
-    cells = np.zeros((n, n, n), bool)
-    cells[idx[:, 2], idx[:, 1], idx[:, 0]] = True  # [b, g, r], red fastest like the table
-    cells = binary_dilation(cells)
+    lower = np.zeros(size**3, bool)  # the lower corner of every cell a colour falls in
+    lower[_lut._locate(np.asarray(colours, np.float32).reshape(-1, 3), size)[0]] = True
+    cells = binary_dilation(lower.reshape(size, size, size)[:n, :n, :n])  # [b, g, r], red fastest like the table
     nodes = np.zeros((size, size, size), bool)
     for db in (0, 1):
         for dg in (0, 1):
@@ -389,11 +388,7 @@ def _interp_matrix(points: np.ndarray, size: int):  # -> scipy.sparse.csr_matrix
     """Sparse (N, size**3) matrix of trilinear weights: ``M @ table`` interpolates ``table`` at ``points``."""
     from scipy import sparse
 
-    n = size - 1
-    x = np.clip(points, 0.0, 1.0) * n
-    idx = np.minimum(x.astype(np.int64), n - 1)
-    f = x - idx
-    base = idx[:, 0] + size * (idx[:, 1] + size * idx[:, 2])
+    base, f = _lut._locate(np.asarray(points).reshape(-1, 3), size)
     cols, vals = [], []
     for db in (0, 1):
         for dg in (0, 1):

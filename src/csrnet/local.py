@@ -421,7 +421,7 @@ def enhance_image(
     # The condition copy comes from the photo as given, in both modes, as in csrnet.enhance: an
     # 8-bit photo is never converted to float whole on the fast path (~0.4 s and 144 MB at 12 MP).
     maps = local_maps(model, _engine._condition_input(image, model, condition_size))
-    (gh, gw) = maps.grid
+    gh, gw = maps.grid
     size = lut_size or DEFAULT_GRID_LUT_SIZE
     nodes = ((gh - 1) * refine + 1) * ((gw - 1) * refine + 1)
     if exact or (lut_size is None and nodes * size**3 > _BAKE_POINTS_PER_PIXEL * h * w):
