@@ -105,18 +105,42 @@ def test_bad_images_rejected(ref_model):
 
 
 @pytest.mark.parametrize("shape", [(1200, 1800), (1201, 1799), (3001, 1003)])
-def test_downscale_box_step_matches_pillow(shape):
-    """16-bit photos are box-reduced in numpy (Pillow cannot reduce 16-bit RGB) before Pillow's resampling:
-    the same as Pillow's own reduce + resample on the float image, partial edge boxes included."""
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_downscale_box_step_matches_pillow(shape, dtype):
+    """8- and 16-bit photos are box-reduced by the kernel (or numpy) before Pillow's resampling: the
+    same as Pillow's own reduce + resample on the float image, partial edge boxes included, and
+    within Pillow's 8-bit rounding of its 8-bit path."""
     rng = np.random.default_rng(sum(shape))
     small = rng.random((shape[0] // 50 + 2, shape[1] // 50 + 2, 3)).astype(np.float32)
     img = np.stack([np.asarray(Image.fromarray(small[..., c], "F").resize(shape[::-1], Image.Resampling.BICUBIC)) for c in range(3)], -1)
-    u16 = np.round(np.clip(img, 0, 1) * 65535).astype(np.uint16)
-    as_float = u16.astype(np.float32) / 65535  # Pillow's path: float channels, reduce, resample
-    edge = max(shape) // 7  # Pillow's box step is then 2 x 2, which float photos leave to Pillow itself
-    a, b = csrnet.engine.downscale(u16, edge), csrnet.engine.downscale(as_float, edge)
-    assert a.shape == b.shape and max(a.shape[:2]) == edge
-    assert np.abs(a - b).max() < 1e-5
+    top = np.iinfo(dtype).max
+    ints = np.round(np.clip(img, 0, 1) * top).astype(dtype)
+    as_float = ints.astype(np.float32) / top  # Pillow's path: float channels, reduce, resample
+    for edge in (max(shape) // 7, max(shape) // 13):  # Pillow's box step 2 x 2 (float photos leave it to Pillow), then 4 x 4
+        a, b = csrnet.engine.downscale(ints, edge), csrnet.engine.downscale(as_float, edge)
+        assert a.shape == b.shape and max(a.shape[:2]) == edge and a.dtype == np.float32
+        assert np.abs(a - b).max() < 1e-5
+        assert np.abs(csrnet.engine.downscale(ints, edge, threads=1) - a).max() == 0
+    if dtype == np.uint8:
+        pil = Image.fromarray(ints)
+        np.testing.assert_array_equal(csrnet.engine.downscale(pil, edge), a)  # PIL in, same copy
+        pillow8 = np.asarray(pil.resize(a.shape[1::-1], Image.Resampling.BILINEAR, reducing_gap=3.0), np.float32) / 255
+        assert np.abs(a - pillow8).max() <= 1.5 / 255  # Pillow rounds to 8 bits after each of its two steps
+
+
+@pytest.mark.skipif(not csrnet.lut.HAVE_KERNEL, reason="the compiled kernel is not built")
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_box_means_kernel_matches_numpy(dtype):
+    """The kernel's box means equal numpy's (engine._box_reduce) for odd sizes and factors, partial boxes included."""
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (5, 7), (37, 53), (301, 517)]:
+        img = rng.integers(0, np.iinfo(dtype).max + 1, size=(*shape, 3), dtype=dtype)
+        for fx, fy in [(1, 1), (2, 3), (4, 1), (6, 6), (40, 9)]:
+            for threads in (1, 2, 3):
+                got = csrnet.lut.box_means(img, fx, fy, threads=threads)
+                ref = np.moveaxis(csrnet.engine._box_reduce(img, fx, fy), -1, 0)
+                assert got.shape == ref.shape == (3, -(-shape[0] // fy), -(-shape[1] // fx))
+                np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
 
 
 def test_lattice_matches_network(ref_model, photo_u8):

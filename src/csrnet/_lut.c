@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- shared pieces: locating a colour in the lattice, trilinear lookup, clip-and-store ---- */
 
@@ -282,6 +283,85 @@ static PyObject *apply_grid(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- box means for the condition network's small copy (csrnet.engine.downscale) ----
+ * Pillow's Image.reduce works on 8-bit RGB only after a copy to 4 bytes a pixel, in one thread,
+ * and not at all on 16-bit RGB; this reads interleaved uint8/uint16 RGB as it is and writes the
+ * means of fy x fx boxes (partial boxes at the right and bottom edges, as Pillow's reduce) as
+ * float32 planes (3, ho, wo) scaled to [0, 1], for output rows [r0, r1) so Python can split rows
+ * across threads. Integer sums are exact. */
+#define BOX_ROWS(TYPE)                                                                            \
+    do {                                                                                          \
+        const TYPE *px = (const TYPE *)src;                                                       \
+        const Py_ssize_t n = w * 3;                                                               \
+        for (Py_ssize_t oy = r0; oy < r1; oy++) {                                                 \
+            const Py_ssize_t y0 = oy * fy, y1 = y0 + fy < h ? y0 + fy : h;                        \
+            /* column sums over the box's rows: a plain widening add the compiler vectorises */   \
+            memset(acc, 0, (size_t)n * sizeof(uint32_t));                                        \
+            for (Py_ssize_t y = y0; y < y1; y++) {                                                \
+                const TYPE *row = px + y * n;                                                     \
+                for (Py_ssize_t i = 0; i < n; i++) acc[i] += row[i];                              \
+            }                                                                                     \
+            const float kf = (float)(1.0 / ((double)(y1 - y0) * (double)fx * maxv)); /* full boxes */     \
+            float *d0 = dst + oy * wo, *d1 = dst + (ho + oy) * wo, *d2 = dst + (2 * ho + oy) * wo;   \
+            Py_ssize_t ox = 0;                                                                    \
+            if (fx == 2) /* the common 6-12 MP case: a fixed trip count the compiler unrolls */   \
+                for (; ox < w / 2; ox++) {                                                        \
+                    const uint32_t *q = acc + 6 * ox;                                             \
+                    d0[ox] = (float)(q[0] + q[3]) * kf;                                           \
+                    d1[ox] = (float)(q[1] + q[4]) * kf;                                           \
+                    d2[ox] = (float)(q[2] + q[5]) * kf;                                           \
+                }                                                                                 \
+            for (; ox < wo; ox++) {                                                               \
+                const Py_ssize_t x0 = ox * fx, x1 = x0 + fx < w ? x0 + fx : w;                    \
+                uint32_t a0 = 0, a1 = 0, a2 = 0;                                                  \
+                for (Py_ssize_t x = x0; x < x1; x++) {                                            \
+                    a0 += acc[3 * x];                                                             \
+                    a1 += acc[3 * x + 1];                                                         \
+                    a2 += acc[3 * x + 2];                                                         \
+                }                                                                                 \
+                const float k = x1 - x0 == fx ? kf : (float)(1.0 / ((double)(y1 - y0) * (double)(x1 - x0) * maxv)); \
+                d0[ox] = (float)a0 * k;                                                           \
+                d1[ox] = (float)a1 * k;                                                           \
+                d2[ox] = (float)a2 * k;                                                           \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+
+static PyObject *box_reduce(PyObject *self, PyObject *args) {
+    Py_buffer sbuf, dbuf;
+    Py_ssize_t h, w, fx, fy, r0, r1;
+    int bits;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnnni", &sbuf, &dbuf, &h, &w, &fx, &fy, &r0, &r1, &bits)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t item = bits / 8;
+    const Py_ssize_t ho = fy > 0 ? (h + fy - 1) / fy : 0, wo = fx > 0 ? (w + fx - 1) / fx : 0;
+    /* uint32 sums: at most 65535 * fx * fy must fit */
+    if ((bits != 8 && bits != 16) || h < 1 || w < 1 || fx < 1 || fy < 1 || fx * fy > 65536 || r0 < 0 || r1 > ho || r0 > r1 ||
+        sbuf.len != h * w * 3 * item || dbuf.len != 3 * ho * wo * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "box_reduce: buffer sizes do not match (src: h x w RGB of bits 8 or 16; "
+                                          "dst: 3 x ceil(h/fy) x ceil(w/fx) float32; rows inside it)");
+    } else {
+        uint32_t *acc = (uint32_t *)PyMem_RawMalloc((size_t)w * 3 * sizeof(uint32_t));
+        if (acc == NULL) {
+            PyErr_NoMemory();
+        } else {
+            const void *src = sbuf.buf;
+            float *dst = (float *)dbuf.buf;
+            const double maxv = bits == 8 ? 255.0 : 65535.0;
+            Py_BEGIN_ALLOW_THREADS
+            if (bits == 8) BOX_ROWS(uint8_t);
+            else BOX_ROWS(uint16_t);
+            Py_END_ALLOW_THREADS
+            PyMem_RawFree(acc);
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&sbuf);
+    PyBuffer_Release(&dbuf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS,
      "apply(src, dst, table, size, bits): trilinear 3D LUT on interleaved RGB buffers (bits 8, 16, or 32 = float32, "
@@ -289,6 +369,9 @@ static PyMethodDef methods[] = {
     {"apply_grid", apply_grid, METH_VARARGS,
      "apply_grid(src, dst, tables, gh, gw, size, bits, yi, yw, xi, xw): a gh x gw grid of size^3 x 4 float32 lattices, "
      "blended per pixel with bilinear row/column taps (yi, xi: int32 index pairs; yw, xw: float32 weight of the second)."},
+    {"box_reduce", box_reduce, METH_VARARGS,
+     "box_reduce(src, dst, h, w, fx, fy, r0, r1, bits): means of fy x fx boxes of h x w interleaved RGB (bits 8 or 16), "
+     "output rows r0..r1 of dst, float32 planes (3, ceil(h/fy), ceil(w/fx)) in [0, 1]."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_lut", NULL, -1, methods};

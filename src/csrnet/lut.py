@@ -28,6 +28,7 @@ __all__ = [
     "apply_lut_float",
     "apply_lut_pil",
     "apply_lut_uint",
+    "box_means",
 ]
 
 try:  # the C kernel (src/csrnet/_lut.c), built at install time where a compiler exists
@@ -62,6 +63,23 @@ def _run_blocks(work, starts: range, threads: int) -> None:
     else:
         for start in starts:
             work(start)
+
+
+def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.ndarray | None:
+    """Means of ``fy`` x ``fx`` pixel boxes of a (H, W, 3) uint8 or uint16 image, with partial boxes at
+    the right and bottom edges (Pillow's ``Image.reduce``), as float32 planes (3, ceil(H/fy), ceil(W/fx))
+    in [0, 1]; computed by the compiled kernel on row blocks across ``threads`` threads.
+    Returns None without the kernel (callers fall back to numpy)."""
+    if _kernel is None:
+        return None
+    image = np.ascontiguousarray(image)
+    h, w = image.shape[:2]
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}[image.dtype]
+    ho, wo = -(-h // fy), -(-w // fx)
+    out = np.empty((3, ho, wo), np.float32)
+    step = max(1, -(-ho // max(1, threads)))
+    _run_blocks(lambda r0: _kernel.box_reduce(image, out, h, w, fx, fy, r0, min(ho, r0 + step), bits), range(0, ho, step), threads)
+    return out
 
 
 def _locate(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
