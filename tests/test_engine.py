@@ -90,7 +90,8 @@ def test_pil_in_pil_out(ref_model, photo_u8):
     im = Image.fromarray(photo_u8)
     out = csrnet.enhance(im, ref_model)
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == im.size
-    assert np.array_equal(np.asarray(out), csrnet.enhance(photo_u8, ref_model))
+    # the condition copy of a PIL image is Pillow's 8-bit one (rounded), so the two may differ by a level
+    assert np.abs(np.asarray(out).astype(int) - csrnet.enhance(photo_u8, ref_model)).max() <= 1
     exact = csrnet.enhance(im, ref_model, exact=True)
     assert isinstance(exact, Image.Image)
     assert csrnet.enhance(im, ref_model, strength=0).tobytes() == im.tobytes()
@@ -121,11 +122,9 @@ def test_downscale_box_step_matches_pillow(shape, dtype):
         assert a.shape == b.shape and max(a.shape[:2]) == edge and a.dtype == np.float32
         assert np.abs(a - b).max() < 1e-5
         assert np.abs(csrnet.engine.downscale(ints, edge, threads=1) - a).max() == 0
-    if dtype == np.uint8:
-        pil = Image.fromarray(ints)
-        np.testing.assert_array_equal(csrnet.engine.downscale(pil, edge), a)  # PIL in, same copy
-        pillow8 = np.asarray(pil.resize(a.shape[1::-1], Image.Resampling.BILINEAR, reducing_gap=3.0), np.float32) / 255
-        assert np.abs(a - pillow8).max() <= 1.5 / 255  # Pillow rounds to 8 bits after each of its two steps
+    if dtype == np.uint8:  # PIL images take Pillow's 8-bit path, which rounds to 8 bits after each of its two steps
+        pillow8 = csrnet.engine.downscale(Image.fromarray(ints), edge)
+        assert pillow8.shape == a.shape and np.abs(a - pillow8).max() <= 1.5 / 255
 
 
 @pytest.mark.skipif(not csrnet.lut.HAVE_KERNEL, reason="the compiled kernel is not built")

@@ -226,24 +226,32 @@ def _from_float(x: np.ndarray, like: np.ndarray) -> np.ndarray:
 def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads: int = 2) -> np.ndarray:
     """Antialiased copy whose long edge is ``long_edge`` px (never upscaled), as float32 (h, w, 3) in [0,1].
 
-    Pillow's ``resize(..., BILINEAR, reducing_gap=3)`` on the image as float data, for every input
+    Pillow's ``resize(..., BILINEAR, reducing_gap=3)`` on the image as float data, for every array
     type (so training and inference see the same statistics): first the means of integer-sized
     pixel boxes (Pillow's ``reduce``), then a bilinear resample of those. The box step runs in the
     compiled kernel (:func:`csrnet.lut.box_means`, both cores, straight from 8- or 16-bit RGB:
     Pillow's own reduce is single-threaded, needs a 4-byte-per-pixel copy of 8-bit RGB first and
     cannot reduce 16-bit RGB), else in numpy (:func:`_box_reduce`); the bilinear step is Pillow's on
     the float planes. The result matches Pillow's float path to ~1e-7 and its 8-bit path to that
-    path's rounding (~1/255). Measured, 8-bit to a 500 px copy: 24 MP 88-95 ms with Pillow's 8-bit
-    path, 17-20 ms here; 6 MP about the same (~16 ms), where Pillow's resample of the three
-    float planes (~7 ms) is half of it.
+    path's rounding (~1/255), which PIL images take. Measured, 8-bit array to a 500 px copy: 24 MP
+    88-95 ms with Pillow's 8-bit path, 17-20 ms here; 6 MP about the same (~16 ms), where
+    Pillow's resample of the three float planes (~7 ms) is half of it.
     """
-    arr = np.asarray(_pil_rgb(image)) if isinstance(image, Image.Image) else np.asarray(image)
-    _check_array(arr)
-    h, w = arr.shape[:2]
+    if isinstance(image, Image.Image):
+        h, w = image.height, image.width
+    else:
+        h, w = np.asarray(image).shape[:2]
     if long_edge is None or max(h, w) <= long_edge:
-        return _as_float(arr)
+        return _as_float(image)
     scale = long_edge / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if isinstance(image, Image.Image):
+        # Pillow's own 8-bit path: getting a PIL photo's pixels into numpy costs more than all of it
+        # (~100 ms at 24 MP against ~25 ms); the copy differs from the float path by Pillow's rounding.
+        small = _pil_rgb(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+        return np.asarray(small, np.float32) / 255.0
+    arr = np.asarray(image)
+    _check_array(arr)
     # Pillow's reducing_gap=3 first box-reduces by these integer factors, then resamples.
     fx, fy = int(w / size[0] / 3.0) or 1, int(h / size[1] / 3.0) or 1
     planes = _lut.box_means(arr, fx, fy, threads=threads) if arr.dtype in (np.uint8, np.uint16) else None
