@@ -67,13 +67,22 @@ VARIANTS: dict[str, dict] = {
     "csrnet-l/drop50": {},  # training option below: the spatial branch is off for half of the images
     "csrnet-l/center": {},  # training option below: the maps' per-image mean is penalised
     "csrnet-l/lr03": {},  # training option below: the spatial branch learns at 0.3x the learning rate
+    "csrnet-l/zeromean": {"zero_mean": True},  # the maps lose their per-image mean: photo-wide looks go global
+    "csrnet-l/warm50": {},  # training option below: global branch alone for the first half of the steps
 }
 #: Training options of variants: ``drop`` = probability that an image of a batch is trained through the
 #: global branch alone (CSRNet-L's own ``glob`` CSRNet), so the global branch must stand on its own.
 #: ``center`` = weight of a penalty on the squared per-image mean of the spatial maps, so the spatial branch
 #: carries spatial variation and leaves the photo-wide look to the global branch.
 #: ``local_lr`` = learning-rate factor of the spatial branch (``local_net``).
-TRAIN_OPTS: dict[str, dict] = {"csrnet-l/drop50": {"drop": 0.5}, "csrnet-l/center": {"center": 1.0}, "csrnet-l/lr03": {"local_lr": 0.3}}
+#: ``warm`` = fraction of the steps, at the start, trained through the global branch alone (CSRNet first, then
+#: the spatial branch joins from its zero start).
+TRAIN_OPTS: dict[str, dict] = {
+    "csrnet-l/drop50": {"drop": 0.5},
+    "csrnet-l/center": {"center": 1.0},
+    "csrnet-l/lr03": {"local_lr": 0.3},
+    "csrnet-l/warm50": {"warm": 0.5},
+}
 
 
 # ------------------------------------------------------------------------------ build
@@ -172,6 +181,7 @@ def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int
     images = [tuple(torch.from_numpy(read_rgb(p)).permute(2, 0, 1)[None].contiguous() for p in (pair.input, pair.target)) for pair in pairs]
     opts = dict(TRAIN_OPTS.get(arch, {}))
     local_lr = opts.pop("local_lr", 1.0)
+    warm = opts.pop("warm", 0.0)
     local = [p for n, p in net.named_parameters() if n.startswith("local_net.")]
     rest = [p for n, p in net.named_parameters() if not n.startswith("local_net.")]
     groups = [{"params": rest, "scale": 1.0}] + ([{"params": local, "scale": local_lr}] if local else [])
@@ -181,7 +191,7 @@ def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int
     for it in bar:
         for g in opt.param_groups:
             g["lr"] = _lr(it, iters) * g["scale"]
-        loss = _point_loss(net, images, it, seed, **opts)
+        loss = _point_loss(net, images, it, seed, **(dict(opts, drop=1.0) if it < warm * iters else opts))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -198,6 +208,8 @@ def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int
     }
     if kwargs is not None:
         meta.update({"map_pool": net.map_pool, "upsample": net.upsample, "guided_eps": net.guided_eps, "variant": arch})
+        if net.zero_mean:
+            meta["zero_mean"] = True
     state = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
     out.mkdir(parents=True, exist_ok=True)
     return save_model(Model(state, meta, name=task), weights)

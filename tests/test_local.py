@@ -30,14 +30,18 @@ def shared_dir() -> Path:
     return SHARED
 
 
-def _random_model(upsample: str, map_pool: int = 2, seed: int = 0, condition_size: int | None = 64) -> tuple[CSRNetL, Model]:
+def _random_model(
+    upsample: str, map_pool: int = 2, seed: int = 0, condition_size: int | None = 64, zero_mean: bool = False
+) -> tuple[CSRNetL, Model]:
     torch.manual_seed(seed)
-    net = CSRNetL(upsample=upsample, map_pool=map_pool).eval()
+    net = CSRNetL(upsample=upsample, map_pool=map_pool, zero_mean=zero_mean).eval()
     with torch.no_grad():  # the head starts at zero (== CSRNet); give the spatial branch something to do
         for p in net.local_net.parameters():
             p.normal_(0, 0.1)
     tensors = {k: v.numpy().copy() for k, v in net.state_dict().items()}
     meta = {"arch": "csrnet-l", "condition_size": condition_size, "map_pool": map_pool, "upsample": upsample}
+    if zero_mean:
+        meta["zero_mean"] = True
     return net, Model(tensors, meta, name=f"random-{upsample}")
 
 
@@ -66,14 +70,18 @@ def test_untrained_csrnet_l_is_csrnet() -> None:
 
 @pytest.mark.parametrize("upsample", ["bilinear", "guided"])
 @pytest.mark.parametrize("shape", [(37, 53), (120, 90)])
-def test_numpy_matches_torch(upsample: str, shape: tuple[int, int]) -> None:
-    net, model = _random_model(upsample, condition_size=None)
+@pytest.mark.parametrize("zero_mean", [False, True])
+def test_numpy_matches_torch(upsample: str, shape: tuple[int, int], zero_mean: bool) -> None:
+    net, model = _random_model(upsample, condition_size=None, zero_mean=zero_mean)
     img = _image(*shape)
     with torch.no_grad():
         ref = net(torch.from_numpy(img).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
     out = enhance_local(img, model, strength=1.0, exact=True, condition_size=None)
     assert out.shape == img.shape and out.dtype == np.float32
     np.testing.assert_allclose(out, ref, atol=2e-5)
+    if zero_mean:  # the option changes the output (so this compares two different models, not one twice)
+        plain = enhance_local(img, Model(model.tensors, {**model.meta, "zero_mean": False}), strength=1.0, exact=True, condition_size=None)
+        assert np.abs(plain - out).max() > 1e-3
 
 
 @pytest.mark.parametrize("upsample", ["bilinear", "guided"])

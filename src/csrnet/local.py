@@ -137,6 +137,8 @@ def local_maps(model: Model, small: np.ndarray) -> LocalMaps:
     h = _engine._conv_pad1(grid, t["local_net.conv.weight"], t["local_net.conv.bias"], stride=1)
     head = t["local_net.head.weight"][:, :, 0, 0]
     maps = (np.tensordot(head, h, axes=(1, 0)) + t["local_net.head.bias"][:, None, None]).astype(np.float32)
+    if model.meta.get("zero_mean"):  # CSRNetL(zero_mean=True): the maps carry no photo-wide part
+        maps -= maps.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
     if upsample == "bilinear":
         return LocalMaps(vec, None, np.ascontiguousarray(np.moveaxis(maps, 0, -1)))
     luma = np.tensordot(np.asarray(small, np.float32), _LUMA, axes=(2, 0))[None]

@@ -172,11 +172,13 @@ class CSRNetL(nn.Module):
         upsample: str = "guided",
         guided_eps: float = 1e-2,
         spatial: bool = True,
+        zero_mean: bool = False,
     ) -> None:
         super().__init__()
         if upsample not in ("bilinear", "guided"):
             raise ValueError(f"upsample must be 'bilinear' or 'guided', got {upsample!r}")
         self.map_pool, self.upsample, self.guided_eps, self.spatial = map_pool, upsample, guided_eps, spatial
+        self.zero_mean = zero_mean
         self.glob = CSRNet(in_nc, out_nc, base_nf, cond_nf)
         self.local_net = nn.ModuleDict(
             {
@@ -209,7 +211,10 @@ class CSRNetL(nn.Module):
         grid = F.adaptive_avg_pool2d(feats, self.grid_size(feats.shape[-2:]))
         coords = coord_channels(*grid.shape[-2:], device=grid.device).expand(grid.shape[0], -1, -1, -1)
         h = F.relu(self.local_net["conv"](torch.cat([grid, coords], 1)))
-        return vec, self.local_net["head"](h)
+        maps = self.local_net["head"](h)
+        if self.zero_mean:  # the photo-wide part of the modulation is left to the global branch
+            maps = maps - maps.mean(dim=(2, 3), keepdim=True)
+        return vec, maps
 
     def upsampled_maps(self, maps: torch.Tensor, x: torch.Tensor, cond_input: torch.Tensor) -> torch.Tensor:
         """Coarse maps (N,C,gh,gw) -> (N,C,H,W) at ``x``'s size (bilinear, or guided by ``x``'s luma)."""
