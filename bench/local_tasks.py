@@ -69,6 +69,8 @@ VARIANTS: dict[str, dict] = {
     "csrnet-l/lr03": {},  # training option below: the spatial branch learns at 0.3x the learning rate
     "csrnet-l/zeromean": {"zero_mean": True},  # the maps lose their per-image mean: photo-wide looks go global
     "csrnet-l/warm50": {},  # training option below: global branch alone for the first half of the steps
+    "csrnet-l/warm25": {},  # ... for the first quarter of the steps
+    "csrnet-l/warm50zm": {"zero_mean": True},  # warm50 with zero-mean maps
 }
 #: Training options of variants: ``drop`` = probability that an image of a batch is trained through the
 #: global branch alone (CSRNet-L's own ``glob`` CSRNet), so the global branch must stand on its own.
@@ -82,6 +84,8 @@ TRAIN_OPTS: dict[str, dict] = {
     "csrnet-l/center": {"center": 1.0},
     "csrnet-l/lr03": {"local_lr": 0.3},
     "csrnet-l/warm50": {"warm": 0.5},
+    "csrnet-l/warm25": {"warm": 0.25},
+    "csrnet-l/warm50zm": {"warm": 0.5},
 }
 
 

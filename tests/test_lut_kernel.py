@@ -74,3 +74,20 @@ def test_float_kernel_matches_numpy_reference(size):
     assert out.min() < 0 or out.max() > 1  # unclipped, like the reference
     img[1, 1] = np.nan  # no index outside the table: NaN reads as 0
     assert np.isfinite(lut.apply_lut_float(img, table, size)).all()
+
+
+def _box_means_in_child(img: np.ndarray) -> np.ndarray:
+    return lut.box_means(img, 2, 2, threads=2)
+
+
+@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the compiled kernel is not built")
+def test_kept_thread_pool_survives_fork():
+    """The kernel's threads are kept between calls (csrnet.lut._pool); a forked child (a data-loader
+    worker, say) inherits the pool object but not its threads, and must still finish its work."""
+    import multiprocessing
+
+    img = np.random.default_rng(0).integers(0, 256, size=(64, 48, 3), dtype=np.uint8)
+    here = lut.box_means(img, 2, 2, threads=2)  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(_box_means_in_child, (img,)).get(timeout=60)
+    np.testing.assert_array_equal(here, there)
