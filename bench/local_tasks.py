@@ -60,7 +60,8 @@ RESULTS = ROOT / "bench" / "results"
 
 #: Ablation variants of CSRNet-L: name -> (constructor kwargs). "csrnet-l" is the shipped default.
 VARIANTS: dict[str, dict] = {
-    "csrnet-l": {},  # guided upsampling, map_pool 2
+    "csrnet-l": {},  # guided upsampling, map_pool 2; trained with warm 0.25 (below)
+    "csrnet-l/nowarm": {},  # the same, both branches from the first step (the recipe until 2026-11-27)
     "csrnet-l/bilinear": {"upsample": "bilinear"},
     "csrnet-l/pool1": {"map_pool": 1},
     "csrnet-l/pool4": {"map_pool": 4},
@@ -69,7 +70,6 @@ VARIANTS: dict[str, dict] = {
     "csrnet-l/lr03": {},  # training option below: the spatial branch learns at 0.3x the learning rate
     "csrnet-l/zeromean": {"zero_mean": True},  # the maps lose their per-image mean: photo-wide looks go global
     "csrnet-l/warm50": {},  # training option below: global branch alone for the first half of the steps
-    "csrnet-l/warm25": {},  # ... for the first quarter of the steps
     "csrnet-l/warm50zm": {"zero_mean": True},  # warm50 with zero-mean maps
 }
 #: Training options of variants: ``drop`` = probability that an image of a batch is trained through the
@@ -80,11 +80,11 @@ VARIANTS: dict[str, dict] = {
 #: ``warm`` = fraction of the steps, at the start, trained through the global branch alone (CSRNet first, then
 #: the spatial branch joins from its zero start).
 TRAIN_OPTS: dict[str, dict] = {
+    "csrnet-l": {"warm": 0.25},
     "csrnet-l/drop50": {"drop": 0.5},
     "csrnet-l/center": {"center": 1.0},
     "csrnet-l/lr03": {"local_lr": 0.3},
     "csrnet-l/warm50": {"warm": 0.5},
-    "csrnet-l/warm25": {"warm": 0.25},
     "csrnet-l/warm50zm": {"warm": 0.5},
 }
 
@@ -407,7 +407,9 @@ def export(work: Path, task: str, record: dict, command: str) -> Path:
         "## Training",
         f"- Command: `{command}`",
         f"- Loop: bench/local_tasks.py `train_one` (mirror of csrnet.train's fast recipe on pixel subsets): "
-        f"{model.meta['training']['iters']} steps x {BATCH} images x {PIXELS} pixels, Adam lr {LR}, seed {record['seed']}.",
+        f"{model.meta['training']['iters']} steps x {BATCH} images x {PIXELS} pixels, Adam lr {LR}, seed {record['seed']}; "
+        f"the first {model.meta['training'].get('warm', 0):.0%} of the steps train the global branch alone (CSRNet), then the "
+        "spatial branch joins from its zero start.",
         "",
         f"## Results ({metrics['held_out_pairs']} held-out photos, {metrics['convention']})",
         "",
