@@ -91,3 +91,31 @@ def test_kept_thread_pool_survives_fork():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         there = pool.apply_async(_box_means_in_child, (img,)).get(timeout=60)
     np.testing.assert_array_equal(here, there)
+
+
+@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+@pytest.mark.parametrize(
+    "shape,size,box",
+    [
+        ((2001, 1500), (500, 334), (0.0, 0.0, 1500.0, 2001.0)),  # a 6 MP photo's condition copy after the 2 x 1 box step
+        ((1001, 751), (77, 100), (0.0, 0.0, 750.5, 1000.5)),  # partial edge boxes: the span ends inside the last pixel
+        ((5, 7), (2, 1), (0.0, 0.0, 7.0, 5.0)),
+        ((3, 900), (500, 3), (0.0, 0.0, 900.0, 3.0)),  # one axis unchanged
+    ],
+)
+def test_resample_planes_matches_pillow(shape, size, box):
+    """The kernel's bilinear resample equals Pillow's resize of each float plane (to float32 rounding),
+    for any split of the output rows across threads."""
+    planes = np.random.default_rng(shape[0]).random((3, *shape)).astype(np.float32)
+    ref = np.stack([np.asarray(Image.fromarray(p, "F").resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=None)) for p in planes])
+    for threads in (1, 2, 7):
+        got = lut.resample_planes(planes, box, size, threads=threads)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        assert np.abs(got - ref).max() <= 1.2e-7
+
+
+def test_bilinear_taps_are_normalised_and_inside():
+    first_count, weights = lut._bilinear_taps(1000, 0.0, 999.5, 333)
+    first, count = first_count.T
+    assert (first >= 0).all() and (first + count <= 1000).all() and (count <= weights.shape[1]).all()
+    assert np.allclose(weights.sum(axis=1), 1.0) and (weights >= 0).all()

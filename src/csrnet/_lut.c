@@ -118,8 +118,17 @@ static inline float tri1(const float *c, Py_ssize_t sg, Py_ssize_t sb, float fr,
     } while (0)
 #endif
 
+/* CLONES: where the toolchain can (GCC 12+, x86-64 Linux), each pixel loop is also compiled for
+ * x86-64-v3 (AVX2 + FMA) and picked at load time by the CPU; others run the baseline build.
+ * Measured on a 6 MP 8-bit photo, one thread: 54 -> 44 ms (the corner lerps become FMAs). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__) && !defined(CSR_NO_CLONES)
+#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+
 /* ---- one lattice ---- */
-static void run16(const uint16_t *s, uint16_t *dst, Py_ssize_t n, const float *t, int size) {
+CLONES static void run16(const uint16_t *s, uint16_t *dst, Py_ssize_t n, const float *t, int size) {
     const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
     for (Py_ssize_t k = 0; k < n; k++) {
         float fr, fg, fb;
@@ -129,7 +138,7 @@ static void run16(const uint16_t *s, uint16_t *dst, Py_ssize_t n, const float *t
     }
 }
 
-static void runf(const float *s, float *dst, Py_ssize_t n, const float *t, int size) {
+CLONES static void runf(const float *s, float *dst, Py_ssize_t n, const float *t, int size) {
     const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
     for (Py_ssize_t k = 0; k < n; k++) {
         float fr, fg, fb;
@@ -144,7 +153,7 @@ static void runf(const float *s, float *dst, Py_ssize_t n, const float *t, int s
     }
 }
 
-static void run8(const uint8_t *s, uint8_t *dst, Py_ssize_t n, const float *t, int size) {
+CLONES static void run8(const uint8_t *s, uint8_t *dst, Py_ssize_t n, const float *t, int size) {
     const Py_ssize_t sg = size, sb = (Py_ssize_t)size * size;
     taps8_t tp;
     taps8_init(&tp, size);
@@ -208,7 +217,7 @@ typedef struct {
     const float *r0 = g->t + (Py_ssize_t)g->yi[2 * r] * g->gw * g->cell;                          \
     const float *r1 = g->t + (Py_ssize_t)g->yi[2 * r + 1] * g->gw * g->cell;
 
-static void grid16(const uint16_t *s, uint16_t *dst, Py_ssize_t rows, Py_ssize_t width, const grid_t *g, int size) {
+CLONES static void grid16(const uint16_t *s, uint16_t *dst, Py_ssize_t rows, Py_ssize_t width, const grid_t *g, int size) {
     const Py_ssize_t sg = g->sg, sb = g->sb;
     for (Py_ssize_t r = 0; r < rows; r++) {
         GRID_ROW
@@ -223,7 +232,7 @@ static void grid16(const uint16_t *s, uint16_t *dst, Py_ssize_t rows, Py_ssize_t
     }
 }
 
-static void grid8(const uint8_t *s, uint8_t *dst, Py_ssize_t rows, Py_ssize_t width, const grid_t *g, int size) {
+CLONES static void grid8(const uint8_t *s, uint8_t *dst, Py_ssize_t rows, Py_ssize_t width, const grid_t *g, int size) {
     const Py_ssize_t sg = g->sg, sb = g->sb;
     taps8_t tp;
     taps8_init(&tp, size);
@@ -362,6 +371,82 @@ static PyObject *box_reduce(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- Pillow's bilinear resample of float32 planes ----
+ * The second step of the condition copy (after box_reduce): Pillow's two-pass ImagingResample on
+ * "F" images — a horizontal pass into float32 rows, then a vertical pass, each output a double sum
+ * of its taps in order — on output rows r0..r1 of all three planes, so that Python can split rows
+ * across threads (Pillow's resize is single-threaded and each plane also needs an Image copy: ~30 ms
+ * of a 6 MP photo's ~120 ms here). The taps (first index and count per output, weights padded to
+ * kh / kv) come from csrnet.lut._bilinear_taps, which computes them as Pillow's precompute_coeffs. */
+static PyObject *resample(PyObject *self, PyObject *args) {
+    Py_buffer sbuf, dbuf, hbb, hkb, vbb, vkb;
+    Py_ssize_t h, w, ho, wo, kh, kv, r0, r1;
+    if (!PyArg_ParseTuple(args, "y*w*nnnny*y*ny*y*nnn", &sbuf, &dbuf, &h, &w, &ho, &wo, &hbb, &hkb, &kh, &vbb, &vkb, &kv, &r0, &r1))
+        return NULL;
+    PyObject *result = NULL;
+    const int32_t *hb = (const int32_t *)hbb.buf, *vb = (const int32_t *)vbb.buf;
+    int ok = h > 0 && w > 0 && ho > 0 && wo > 0 && kh > 0 && kv > 0 && 0 <= r0 && r0 < r1 && r1 <= ho &&
+             sbuf.len == 3 * h * w * (Py_ssize_t)sizeof(float) && dbuf.len == 3 * ho * wo * (Py_ssize_t)sizeof(float) &&
+             hbb.len == 2 * wo * (Py_ssize_t)sizeof(int32_t) && hkb.len == wo * kh * (Py_ssize_t)sizeof(double) &&
+             vbb.len == 2 * ho * (Py_ssize_t)sizeof(int32_t) && vkb.len == ho * kv * (Py_ssize_t)sizeof(double);
+    for (Py_ssize_t i = 0; ok && i < wo; i++) ok = hb[2 * i] >= 0 && hb[2 * i + 1] >= 0 && hb[2 * i + 1] <= kh && hb[2 * i] + hb[2 * i + 1] <= w;
+    for (Py_ssize_t i = 0; ok && i < ho; i++) ok = vb[2 * i] >= 0 && vb[2 * i + 1] >= 0 && vb[2 * i + 1] <= kv && vb[2 * i] + vb[2 * i + 1] <= h;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "resample: buffer sizes or taps do not match (src 3 x h x w float32, dst 3 x ho x wo, "
+                                          "taps inside the source, rows 0 <= r0 < r1 <= ho)");
+    } else {
+        /* input rows the output rows need (the taps' first rows only grow with the output row) */
+        Py_ssize_t yf = vb[2 * r0], yl = yf;
+        for (Py_ssize_t r = r0; r < r1; r++)
+            if (vb[2 * r] + vb[2 * r + 1] > yl) yl = vb[2 * r] + vb[2 * r + 1];
+        if (yl == yf) yl = yf + 1;
+        float *tmp = (float *)PyMem_RawMalloc((size_t)(yl - yf) * wo * sizeof(float));
+        double *acc = (double *)PyMem_RawMalloc((size_t)wo * sizeof(double));
+        if (tmp == NULL || acc == NULL) {
+            PyErr_NoMemory();
+        } else {
+            const float *src = (const float *)sbuf.buf;
+            float *dst = (float *)dbuf.buf;
+            const double *hk = (const double *)hkb.buf, *vk = (const double *)vkb.buf;
+            Py_BEGIN_ALLOW_THREADS
+            for (int c = 0; c < 3; c++) {
+                for (Py_ssize_t y = yf; y < yl; y++) {
+                    const float *row = src + ((Py_ssize_t)c * h + y) * w;
+                    float *t = tmp + (y - yf) * wo;
+                    for (Py_ssize_t xx = 0; xx < wo; xx++) {
+                        const float *p = row + hb[2 * xx];
+                        const double *k = hk + xx * kh;
+                        double ss = 0.0;
+                        for (int32_t x = 0; x < hb[2 * xx + 1]; x++) ss += p[x] * k[x];
+                        t[xx] = (float)ss;
+                    }
+                }
+                for (Py_ssize_t yy = r0; yy < r1; yy++) {
+                    const double *k = vk + yy * kv;
+                    const float *t0 = tmp + (vb[2 * yy] - yf) * wo;
+                    for (Py_ssize_t xx = 0; xx < wo; xx++) acc[xx] = 0.0;
+                    for (int32_t y = 0; y < vb[2 * yy + 1]; y++) /* the same order of terms as Pillow's per-pixel sum */
+                        for (Py_ssize_t xx = 0; xx < wo; xx++) acc[xx] += t0[y * wo + xx] * k[y];
+                    float *d = dst + ((Py_ssize_t)c * ho + yy) * wo;
+                    for (Py_ssize_t xx = 0; xx < wo; xx++) d[xx] = (float)acc[xx];
+                }
+            }
+            Py_END_ALLOW_THREADS
+            result = Py_None;
+            Py_INCREF(result);
+        }
+        PyMem_RawFree(tmp);
+        PyMem_RawFree(acc);
+    }
+    PyBuffer_Release(&sbuf);
+    PyBuffer_Release(&dbuf);
+    PyBuffer_Release(&hbb);
+    PyBuffer_Release(&hkb);
+    PyBuffer_Release(&vbb);
+    PyBuffer_Release(&vkb);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS,
      "apply(src, dst, table, size, bits): trilinear 3D LUT on interleaved RGB buffers (bits 8, 16, or 32 = float32, "
@@ -372,6 +457,9 @@ static PyMethodDef methods[] = {
     {"box_reduce", box_reduce, METH_VARARGS,
      "box_reduce(src, dst, h, w, fx, fy, r0, r1, bits): means of fy x fx boxes of h x w interleaved RGB (bits 8 or 16), "
      "output rows r0..r1 of dst, float32 planes (3, ceil(h/fy), ceil(w/fx)) in [0, 1]."},
+    {"resample", resample, METH_VARARGS,
+     "resample(src, dst, h, w, ho, wo, hb, hk, kh, vb, vk, kv, r0, r1): Pillow's two-pass resample of 3 float32 planes "
+     "h x w to ho x wo, output rows r0..r1; hb/vb int32 (first, count) per output, hk/vk float64 weights padded to kh/kv."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_lut", NULL, -1, methods};

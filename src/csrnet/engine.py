@@ -231,11 +231,12 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
     pixel boxes (Pillow's ``reduce``), then a bilinear resample of those. The box step runs in the
     compiled kernel (:func:`csrnet.lut.box_means`, both cores, straight from 8- or 16-bit RGB:
     Pillow's own reduce is single-threaded, needs a 4-byte-per-pixel copy of 8-bit RGB first and
-    cannot reduce 16-bit RGB), else in numpy (:func:`_box_reduce`); the bilinear step is Pillow's on
-    the float planes. The result matches Pillow's float path to ~1e-7 and its 8-bit path to that
-    path's rounding (~1/255), which PIL images take. Measured, 8-bit array to a 500 px copy: 24 MP
-    88-95 ms with Pillow's 8-bit path, 17-20 ms here; 6 MP about the same (~16 ms), where
-    Pillow's resample of the three float planes (~7 ms) is half of it.
+    cannot reduce 16-bit RGB), else in numpy (:func:`_box_reduce`); the bilinear step is Pillow's
+    algorithm on the float planes, run by the kernel on row blocks (:func:`csrnet.lut.resample_planes`;
+    Pillow's own resize without it). The result matches Pillow's float path to ~1e-7 and its 8-bit
+    path to that path's rounding (~1/255), which PIL images take. Measured, 8-bit array to a 500 px
+    copy: 24 MP 88-95 ms with Pillow's 8-bit path, 17-20 ms here; at 6 MP the resample step
+    (1500 x 2001 planes after the 2 x 1 box step) took 17-28 ms in Pillow, ~10 ms in the kernel.
     """
     if isinstance(image, Image.Image):
         h, w = image.height, image.width
@@ -260,6 +261,11 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
         planes = np.moveaxis(_box_reduce(arr, fx, fy), -1, 0)
     elif planes is None:  # small float photos: Pillow reduces the float planes itself
         planes, box = np.moveaxis(_as_float(arr), -1, 0), None
+
+    if box is not None:
+        out = _lut.resample_planes(planes, box, size, threads=threads)
+        if out is not None:
+            return np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
     def plane(c: int) -> np.ndarray:
         im = Image.fromarray(np.ascontiguousarray(planes[c]), "F")

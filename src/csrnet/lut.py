@@ -103,6 +103,45 @@ def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.nd
     return out
 
 
+def _bilinear_taps(in_size: int, in0: float, in1: float, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow's bilinear resampling taps along one axis (``precompute_coeffs`` in its Resample.c):
+    output ``i`` is the sum of ``weights[i, k] * input[first + k]`` for ``k < count``, where the
+    input span ``[in0, in1)`` (a resize box, as C floats) maps onto ``out_size`` outputs.
+    Returns int32 (out_size, 2) ``(first, count)`` and float64 (out_size, ksize) weights."""
+    span = float(np.float32(in1) - np.float32(in0))
+    scale = span / out_size
+    filterscale = max(scale, 1.0)
+    support = filterscale  # the triangle filter's support is 1, stretched by the reduction
+    ksize = int(np.ceil(support)) * 2 + 1
+    center = float(np.float32(in0)) + (np.arange(out_size) + 0.5) * scale
+    first = np.maximum(np.trunc(center - support + 0.5), 0).astype(np.int64)
+    count = np.minimum(np.trunc(center + support + 0.5), in_size).astype(np.int64) - first
+    k = np.arange(ksize)
+    weights = np.maximum(0.0, 1.0 - np.abs((k + first[:, None] - center[:, None] + 0.5) * (1.0 / filterscale)))
+    weights[k >= count[:, None]] = 0.0
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.divide(weights, total, out=weights, where=total != 0)
+    return np.stack([first, count], axis=1).astype(np.int32), np.ascontiguousarray(weights)
+
+
+def resample_planes(planes: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int], *, threads: int = 2) -> np.ndarray | None:
+    """Pillow's ``Image.resize(size, BILINEAR, box=box)`` of each float32 plane of ``planes`` (3, H, W)
+    -> (3, h, w) float32, by the compiled kernel on row blocks across ``threads`` threads (equal to
+    Pillow's result to float32 rounding). Returns None without the kernel (callers use Pillow)."""
+    if _kernel is None:
+        return None
+    planes = np.ascontiguousarray(planes, np.float32)
+    _, h, w = planes.shape
+    wo, ho = size
+    hb, hk = _bilinear_taps(w, box[0], box[2], wo)
+    vb, vk = _bilinear_taps(h, box[1], box[3], ho)
+    out = np.empty((3, ho, wo), np.float32)
+    step = max(1, -(-ho // max(1, threads)))
+    _run_blocks(lambda r0: _kernel.resample(planes, out, h, w, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step)),
+                range(0, ho, step), threads)
+    return out
+
+
 def _locate(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Lattice cells of ``points`` (N, 3) float in [0, 1] (clipped): flat index of each cell's lower
     corner (N,) and the fractions inside it (N, 3), red fastest as in the tables."""
