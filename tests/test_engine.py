@@ -175,6 +175,50 @@ def test_photo_lattice_exact_where_the_photo_needs_it(ref_model, photo_u8):
     assert np.array_equal(part[skipped], upsampled[skipped])  # ... and come from the coarse lattice
 
 
+def test_threads_give_the_same_numbers(ref_model, photo_u8):
+    """The condition net's strips and the MLP's tiles split across threads give the same sums as one
+    thread (each row's products are unchanged), and enhance does not depend on its thread count."""
+    small = csrnet.engine.downscale(photo_u8, 500)
+    one = condition_vector(ref_model, small)
+    with csrnet.engine.single_threaded_blas():
+        assert np.array_equal(condition_vector(ref_model, small, threads=3), one)
+        layers = modulated_layers(ref_model, one)
+        pts = small.reshape(-1, 3)
+        assert np.array_equal(run_mlp(layers, pts, tile=1000, threads=3), run_mlp(layers, pts, tile=1000))
+    for exact in (False, True):
+        a = csrnet.enhance(photo_u8, ref_model, exact=exact, lut_size=49, threads=1)
+        assert np.array_equal(csrnet.enhance(photo_u8, ref_model, exact=exact, lut_size=49, threads=3), a)
+
+
+def test_single_threaded_blas_nests_and_restores():
+    """From the main thread: BLAS on one thread inside, nested calls included, the limits before
+    restored on leaving. From another thread it changes nothing (OpenBLAS ignores those changes)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    with csrnet.engine.single_threaded_blas():
+        assert all(n == 1 for n in blas_threads())
+        with csrnet.engine.single_threaded_blas():
+            assert all(n == 1 for n in blas_threads())
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+    seen = []
+
+    def worker():
+        with csrnet.engine.single_threaded_blas():
+            seen.append(blas_threads())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(20)
+    assert seen == [before] and blas_threads() == before
+
+
 def test_conjugate_gradient_solves_the_fit_system():
     """The preconditioned CG of the lattice fit converges to the direct solution of its normal equations."""
     from scipy.sparse import identity

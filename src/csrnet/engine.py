@@ -12,6 +12,9 @@ Everything here is numpy; this module must never import torch.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -61,13 +64,15 @@ class Layers:
 
 
 # ---------------------------------------------------------------- condition network
-def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, *, channels_last: bool = False) -> np.ndarray:
+def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, *, channels_last: bool = False, threads: int = 1) -> np.ndarray:
     """Zero-pad 1 then a valid strided convolution + ReLU, as the released condition net does.
 
     x: (C, H, W) float32; w: (O, C, k, k); returns (O, Ho, Wo) float32, or (Ho, Wo, O) with
     ``channels_last``. im2col in row strips (numpy has no convolution of its own; scipy's is
     single-channel and unstrided), so the patch matrix stays ~32 MB even when the net sees a
-    full-resolution photo. Best for few input channels (the 3-channel first layer).
+    full-resolution photo. Best for few input channels (the 3-channel first layer). With
+    ``threads`` > 1 the strips run on that many threads (call it with BLAS on one thread: see
+    :func:`single_threaded_blas`).
     """
     c, h, wd = x.shape
     o, _, k, _ = w.shape
@@ -78,8 +83,9 @@ def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, *, 
         raise CsrnetError(f"image of {h}x{wd} pixels is too small for the condition network")
     wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(o, k * k * c), np.float32)  # columns in (dy, dx, c) order
     out = np.empty((ho, wo, o), np.float32)
-    rows = max(1, (1 << 23) // max(1, wo * c * k * k))
-    for r0 in range(0, ho, rows):
+    rows = _strip_rows(ho, wo * c * k * k, threads)
+
+    def strip(r0: int) -> None:
         r1 = min(ho, r0 + rows)
         # The patch matrix is built transposed, one (c, rows, wo) slab per kernel tap: each copy runs
         # along a whole output row, ~4x faster than gathering k-wide windows pixel by pixel.
@@ -91,10 +97,17 @@ def _conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, *, 
         acc = cols.reshape(k * k * c, -1).T @ wmat.T  # BLAS takes the transposed operands as they are
         acc += b
         out[r0:r1] = np.maximum(acc, 0, out=acc).reshape(r1 - r0, wo, o)
+
+    _lut._run_blocks(strip, range(0, ho, rows), threads)
     return out if channels_last else np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
-def _conv_pad1_hwc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2) -> np.ndarray:
+def _strip_rows(ho: int, floats_per_row: int, threads: int) -> int:
+    """Output rows per strip: a patch matrix of at most ~32 MB, and at least one strip per thread."""
+    return max(1, min((1 << 23) // max(1, floats_per_row), -(-ho // max(1, threads))))
+
+
+def _conv_pad1_hwc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, *, threads: int = 1) -> np.ndarray:
     """:func:`_conv_pad1` on channels-last input (H, W, C) -> (Ho, Wo, O).
 
     The patch matrix is filled one kernel tap at a time from strided views, copying C
@@ -110,8 +123,9 @@ def _conv_pad1_hwc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2)
     xp = np.pad(x, ((1, 1), (1, 1), (0, 0)))
     wmat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * c, o), np.float32)  # rows in (dy, dx, c) order
     out = np.empty((ho, wo, o), np.float32)
-    rows = max(1, (1 << 23) // max(1, wo * c * k * k))
-    for r0 in range(0, ho, rows):
+    rows = _strip_rows(ho, wo * c * k * k, threads)
+
+    def strip(r0: int) -> None:
         r1 = min(ho, r0 + rows)
         patches = np.empty((r1 - r0, wo, k * k * c), np.float32)
         for dy in range(k):
@@ -122,22 +136,25 @@ def _conv_pad1_hwc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2)
         acc = patches.reshape(-1, k * k * c) @ wmat
         acc += b
         out[r0:r1] = np.maximum(acc, 0).reshape(r1 - r0, wo, o)
+
+    _lut._run_blocks(strip, range(0, ho, rows), threads)
     return out
 
 
-def condition_features(model: Model, image: np.ndarray) -> np.ndarray:
-    """Stride-8 feature map of the condition network: (H, W, 3) float in [0,1] -> (32, h, w)."""
+def condition_features(model: Model, image: np.ndarray, *, threads: int = 1) -> np.ndarray:
+    """Stride-8 feature map of the condition network: (H, W, 3) float in [0,1] -> (32, h, w).
+    ``threads`` > 1: row strips on that many threads (with BLAS on one: :func:`single_threaded_blas`)."""
     t = model.tensors
     x = np.ascontiguousarray(np.moveaxis(np.asarray(image, np.float32), -1, 0))
-    x = _conv_pad1(x, t["cond_net.conv1.weight"], t["cond_net.conv1.bias"], channels_last=True)
+    x = _conv_pad1(x, t["cond_net.conv1.weight"], t["cond_net.conv1.bias"], channels_last=True, threads=threads)
     for i in (2, 3):
-        x = _conv_pad1_hwc(x, t[f"cond_net.conv{i}.weight"], t[f"cond_net.conv{i}.bias"])
+        x = _conv_pad1_hwc(x, t[f"cond_net.conv{i}.weight"], t[f"cond_net.conv{i}.bias"], threads=threads)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def condition_vector(model: Model, image: np.ndarray) -> np.ndarray:
+def condition_vector(model: Model, image: np.ndarray, *, threads: int = 1) -> np.ndarray:
     """The 32-d condition vector of ``image`` (H, W, 3) float in [0,1]: conv features, global mean."""
-    return condition_features(model, image).mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
+    return condition_features(model, image, threads=threads).mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
 
 
 Modulation = list[tuple[np.ndarray, np.ndarray]]
@@ -169,12 +186,14 @@ def modulated_layers(model: Model, cond: np.ndarray, mod: Modulation | None = No
     return Layers(tuple(ws), tuple(bs))  # type: ignore[arg-type]
 
 
-def run_mlp(layers: Layers, x: np.ndarray, tile: int = _TILE_PIXELS) -> np.ndarray:
-    """Apply the folded base network to pixels ``x`` (N, 3) float32; returns (N, 3) float32, unclamped."""
+def run_mlp(layers: Layers, x: np.ndarray, tile: int = _TILE_PIXELS, *, threads: int = 1) -> np.ndarray:
+    """Apply the folded base network to pixels ``x`` (N, 3) float32; returns (N, 3) float32, unclamped.
+    ``threads`` > 1: the tiles run on that many threads (with BLAS on one: :func:`single_threaded_blas`)."""
     x = np.asarray(x, np.float32).reshape(-1, 3)
     out = np.empty_like(x)
     (w1, w2, w3), (b1, b2, b3) = layers.weights, layers.biases
-    for i in range(0, len(x), tile):
+
+    def run(i: int) -> None:
         h = x[i : i + tile] @ w1
         h += b1
         np.maximum(h, 0, out=h)
@@ -182,7 +201,30 @@ def run_mlp(layers: Layers, x: np.ndarray, tile: int = _TILE_PIXELS) -> np.ndarr
         h += b2
         np.maximum(h, 0, out=h)
         out[i : i + tile] = h @ w3 + b3
+
+    _lut._run_blocks(run, range(0, len(x), tile), threads)
     return out
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS (OpenBLAS, MKL) on one thread inside, when entered from the main thread; the limits
+    before come back on leaving. From other threads it changes nothing: OpenBLAS (0.3.31 here)
+    ignores thread-count changes made outside the main thread, and callers that run csrnet on
+    worker threads (``csrnet enhance``'s batch) limit BLAS around their pool themselves.
+
+    enhance's matrix products are small and split across csrnet's own threads instead. Left to
+    its own threads, OpenBLAS keeps them spinning for a while after every product; on a 2-core
+    machine they then compete with the lattice kernel: measured, a 6 MP enhance took 118-124 ms
+    with BLAS threads and 107 ms with their spinning cut short (OPENBLAS_THREAD_TIMEOUT=4).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # a fresh scan (~1 ms) also finds BLAS libraries loaded late
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 # ---------------------------------------------------------------- images in and out
@@ -331,7 +373,7 @@ def identity_lattice(size: int) -> np.ndarray:
     return np.stack([r.ravel(), g.ravel(), b.ravel()], axis=-1)
 
 
-def bake_layers(layers: Layers, size: int = DEFAULT_LUT_SIZE, strength: float = 1.0, *, near: np.ndarray | None = None) -> np.ndarray:
+def bake_layers(layers: Layers, size: int = DEFAULT_LUT_SIZE, strength: float = 1.0, *, near: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
     """Evaluate the folded network on a ``size``^3 lattice, with strength folded in; unclipped.
 
     near: optional (N, 3) colours in [0, 1]. Then, for odd ``size`` >= 33, the network runs only
@@ -342,9 +384,9 @@ def bake_layers(layers: Layers, size: int = DEFAULT_LUT_SIZE, strength: float = 
         raise CsrnetError(f"lattice size must be between 2 and 256, got {size}")
     grid = identity_lattice(size)
     if near is not None and size % 2 and size >= 33:
-        table = _photo_lattice(layers, size, near, grid)
+        table = _photo_lattice(layers, size, near, grid, threads)
     else:
-        table = run_mlp(layers, grid)
+        table = run_mlp(layers, grid, threads=threads)
     if strength != 1.0:
         table = grid + np.float32(strength) * (table - grid)
     return table
@@ -366,7 +408,7 @@ def _upsample_lattice(coarse: np.ndarray, n: int) -> np.ndarray:
     return c.reshape(-1, 3)
 
 
-def _photo_lattice(layers: Layers, size: int, colours: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def _photo_lattice(layers: Layers, size: int, colours: np.ndarray, grid: np.ndarray, threads: int = 1) -> np.ndarray:
     """The network on a ``size``^3 lattice (odd size), evaluated exactly only where a photo needs it.
 
     A photo's colours fill a small part of the colour cube (~5-20% of a 49^3 lattice's cells), and
@@ -381,7 +423,7 @@ def _photo_lattice(layers: Layers, size: int, colours: np.ndarray, grid: np.ndar
     from scipy.ndimage import binary_dilation
 
     half = (size + 1) // 2
-    table = _upsample_lattice(run_mlp(layers, identity_lattice(half)), half)
+    table = _upsample_lattice(run_mlp(layers, identity_lattice(half), threads=threads), half)
     n = size - 1
     lower = np.zeros(size**3, bool)  # the lower corner of every cell a colour falls in
     lower[_lut._locate(np.asarray(colours, np.float32).reshape(-1, 3), size)[0]] = True
@@ -393,7 +435,7 @@ def _photo_lattice(layers: Layers, size: int, colours: np.ndarray, grid: np.ndar
                 nodes[db : db + n, dg : dg + n, dr : dr + n] |= cells
     nodes[::2, ::2, ::2] = False  # the coarse bake has these exactly
     todo = np.flatnonzero(nodes)
-    table[todo] = run_mlp(layers, grid[todo])
+    table[todo] = run_mlp(layers, grid[todo], threads=threads)
     return table
 
 
@@ -452,6 +494,7 @@ def fit_lattice(
     smooth: float = 0.1,
     iters: int = 5,
     photo_only: bool = False,
+    threads: int = 1,
 ) -> np.ndarray:
     """A lattice fitted to the network on the image's own colours, not just sampled at the nodes.
 
@@ -475,10 +518,10 @@ def fit_lattice(
     from scipy.sparse import identity
 
     pts = np.asarray(samples, np.float32).reshape(-1, 3)
-    table = bake_layers(layers, size, strength, near=pts if photo_only else None)
+    table = bake_layers(layers, size, strength, near=pts if photo_only else None, threads=threads)
     if len(pts) > _FIT_SAMPLES:  # an even, deterministic subset
         pts = pts[np.linspace(0, len(pts) - 1, _FIT_SAMPLES).astype(np.int64)]
-    target = run_mlp(layers, pts).astype(np.float64)
+    target = run_mlp(layers, pts, threads=threads).astype(np.float64)
     if strength != 1.0:
         target = pts + strength * (target - pts)
     m = _interp_matrix(pts, size).tocsc()
@@ -562,23 +605,23 @@ def parse_style(spec: str, mode: str = "lut") -> Blend:
     return Blend(tuple(parts), mode)  # type: ignore[arg-type]
 
 
-def _transforms(image: np.ndarray | Image.Image, model: Model | Blend, condition_size: ConditionSize) -> tuple[list[tuple[Layers, float]], np.ndarray]:
+def _transforms(image: np.ndarray | Image.Image, model: Model | Blend, condition_size: ConditionSize, threads: int = 1) -> tuple[list[tuple[Layers, float]], np.ndarray]:
     """The weighted folded networks to mix, and the condition copy of the image."""
     if isinstance(model, Blend):
         small = _condition_input(image, model.parts[0][0], condition_size)
-        per = [(m, w, modulation(m, condition_vector(m, _condition_input(image, m, condition_size)))) for m, w in model.parts]
+        per = [(m, w, modulation(m, condition_vector(m, _condition_input(image, m, condition_size), threads=threads))) for m, w in model.parts]
         if model.mode == "modulation":
             mixed = [(sum(w * mod[i][0] for _, w, mod in per), sum(w * mod[i][1] for _, w, mod in per)) for i in range(3)]
             return [(modulated_layers(per[0][0], None, mixed), 1.0)], small  # type: ignore[arg-type]
         return [(modulated_layers(m, None, mod), w) for m, w, mod in per], small
     small = _condition_input(image, model, condition_size)
-    return [(modulated_layers(model, condition_vector(model, small)), 1.0)], small
+    return [(modulated_layers(model, condition_vector(model, small, threads=threads)), 1.0)], small
 
 
-def _run_mix(mix: list[tuple[Layers, float]], x: np.ndarray) -> np.ndarray:
+def _run_mix(mix: list[tuple[Layers, float]], x: np.ndarray, threads: int = 1) -> np.ndarray:
     out = None
     for layers, w in mix:
-        y = run_mlp(layers, x)
+        y = run_mlp(layers, x, threads=threads)
         out = y * np.float32(w) if out is None else out + y * np.float32(w)
     return out  # type: ignore[return-value]
 
@@ -620,18 +663,24 @@ def enhance(
         return image.copy()
     if isinstance(model, Model) and model.arch != "csrnet":
         return _enhance_other(image, model, strength=strength, exact=exact, lut_size=lut_size, condition_size=condition_size, threads=threads)
-    mix, small = _transforms(image, model, condition_size)
+    with single_threaded_blas():
+        return _enhance_csrnet(image, model, strength, exact, lut_size, condition_size, threads)
+
+
+def _enhance_csrnet(image: ImageLike, model: Model | Blend, strength: float, exact: bool, lut_size: int | None,
+                    condition_size: ConditionSize, threads: int) -> ImageLike:
+    mix, small = _transforms(image, model, condition_size, threads)
     w, h = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
     if exact or (lut_size is None and w * h < EXACT_BELOW_PIXELS):
         x = _as_float(image)
-        y = _run_mix(mix, x.reshape(-1, 3)).reshape(x.shape)
+        y = _run_mix(mix, x.reshape(-1, 3), threads).reshape(x.shape)
         if strength != 1.0:
             y = x + np.float32(strength) * (y - x)
         if isinstance(image, Image.Image):
             return Image.fromarray(_from_float(y, np.empty(0, np.uint8)), "RGB")
         return _from_float(y, np.asarray(image))
     size = lut_size or DEFAULT_LUT_SIZE
-    table = sum(np.float32(wt) * fit_lattice(layers, small, size, strength, photo_only=True) for layers, wt in mix)
+    table = sum(np.float32(wt) * fit_lattice(layers, small, size, strength, photo_only=True, threads=threads) for layers, wt in mix)
     if isinstance(image, Image.Image):
         return _lut.apply_lut_pil(_pil_rgb(image), table, size, threads=threads)
     arr = np.asarray(image)
