@@ -207,11 +207,12 @@ def run_mlp(layers: Layers, x: np.ndarray, tile: int = _TILE_PIXELS, *, threads:
 
 
 @contextmanager
-def single_threaded_blas() -> Iterator[None]:
+def single_threaded_blas() -> Iterator[bool]:
     """BLAS (OpenBLAS, MKL) on one thread inside, when entered from the main thread; the limits
     before come back on leaving. From other threads it changes nothing: OpenBLAS (0.3.31 here)
     ignores thread-count changes made outside the main thread, and callers that run csrnet on
     worker threads (``csrnet enhance``'s batch) limit BLAS around their pool themselves.
+    Yields whether it limited BLAS.
 
     enhance's matrix products are small and split across csrnet's own threads instead. Left to
     its own threads, OpenBLAS keeps them spinning for a while after every product; on a 2-core
@@ -219,12 +220,12 @@ def single_threaded_blas() -> Iterator[None]:
     with BLAS threads and 107 ms with their spinning cut short (OPENBLAS_THREAD_TIMEOUT=4).
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield False
         return
     from threadpoolctl import threadpool_limits  # a fresh scan (~1 ms) also finds BLAS libraries loaded late
 
     with threadpool_limits(limits=1, user_api="blas"):
-        yield
+        yield True
 
 
 # ---------------------------------------------------------------- images in and out
@@ -663,24 +664,26 @@ def enhance(
         return image.copy()
     if isinstance(model, Model) and model.arch != "csrnet":
         return _enhance_other(image, model, strength=strength, exact=exact, lut_size=lut_size, condition_size=condition_size, threads=threads)
-    with single_threaded_blas():
-        return _enhance_csrnet(image, model, strength, exact, lut_size, condition_size, threads)
+    with single_threaded_blas() as limited:
+        # On a worker thread (a batch already runs files in parallel) the condition net and the MLP
+        # stay on the calling thread: sharing csrnet's pool between files made a folder batch slower.
+        return _enhance_csrnet(image, model, strength, exact, lut_size, condition_size, threads, threads if limited else 1)
 
 
 def _enhance_csrnet(image: ImageLike, model: Model | Blend, strength: float, exact: bool, lut_size: int | None,
-                    condition_size: ConditionSize, threads: int) -> ImageLike:
-    mix, small = _transforms(image, model, condition_size, threads)
+                    condition_size: ConditionSize, threads: int, net_threads: int) -> ImageLike:
+    mix, small = _transforms(image, model, condition_size, net_threads)
     w, h = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
     if exact or (lut_size is None and w * h < EXACT_BELOW_PIXELS):
         x = _as_float(image)
-        y = _run_mix(mix, x.reshape(-1, 3), threads).reshape(x.shape)
+        y = _run_mix(mix, x.reshape(-1, 3), net_threads).reshape(x.shape)
         if strength != 1.0:
             y = x + np.float32(strength) * (y - x)
         if isinstance(image, Image.Image):
             return Image.fromarray(_from_float(y, np.empty(0, np.uint8)), "RGB")
         return _from_float(y, np.asarray(image))
     size = lut_size or DEFAULT_LUT_SIZE
-    table = sum(np.float32(wt) * fit_lattice(layers, small, size, strength, photo_only=True, threads=threads) for layers, wt in mix)
+    table = sum(np.float32(wt) * fit_lattice(layers, small, size, strength, photo_only=True, threads=net_threads) for layers, wt in mix)
     if isinstance(image, Image.Image):
         return _lut.apply_lut_pil(_pil_rgb(image), table, size, threads=threads)
     arr = np.asarray(image)
