@@ -99,3 +99,35 @@ def test_bad_files_give_one_line_errors(tmp_path, tagged_jpeg):
     (tmp_path / "big.png").write_bytes(big.getvalue())
     with pytest.raises(CsrnetError, match="limit"):
         read_photo(tmp_path / "big.png", max_pixels=1_000_000)
+
+
+@pytest.mark.parametrize("quality", [75, 95, 100])
+def test_jpeg_array_path_matches_pillow(tagged_jpeg, tmp_path, quality):
+    """``jpeg_array=True`` (what ``csrnet enhance`` reads with): the same pixels as Pillow's decode,
+    as a uint8 array, with the same metadata; written back, the same bytes as Pillow's encoder,
+    metadata segments included (a multi-segment ICC profile and fractional dpi too)."""
+    plain, fast = read_photo(tagged_jpeg), read_photo(tagged_jpeg, jpeg_array=True)
+    assert isinstance(plain.pixels, Image.Image) and isinstance(fast.pixels, np.ndarray) and fast.pixels.dtype == np.uint8
+    assert np.array_equal(np.asarray(plain.pixels), fast.pixels)
+    assert (plain.exif, plain.icc_profile, plain.dpi) == (fast.exif, fast.icc_profile, fast.dpi)
+    big_icc = bytes(range(256)) * 300  # 76.8 kB: two APP2 segments
+    for photo in (fast, fast.with_pixels(fast.pixels[::-1].copy())):
+        for meta in ({}, {"icc_profile": big_icc, "dpi": (72.4, 96.6)}, {"exif": None, "icc_profile": None, "dpi": None}):
+            from dataclasses import replace
+
+            p = replace(photo, **meta)
+            ours = write_photo(p, tmp_path / "ours.jpg", quality=quality, overwrite=True).read_bytes()
+            kwargs = {k: v for k, v in (("exif", p.exif), ("icc_profile", p.icc_profile), ("dpi", p.dpi)) if v}
+            buf = io.BytesIO()
+            Image.fromarray(p.pixels).save(buf, "JPEG", quality=quality, **kwargs)
+            assert ours == buf.getvalue()
+
+
+def test_jpeg_array_path_keeps_truncation_errors(tagged_jpeg, tmp_path):
+    """libjpeg fills a truncated JPEG with grey; the array path leaves such files to Pillow, which reports them."""
+    data = tagged_jpeg.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    for jpeg_array in (False, True):
+        with pytest.raises(CsrnetError, match="truncated|cannot decode"):
+            read_photo(cut, jpeg_array=jpeg_array)

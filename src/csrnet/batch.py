@@ -189,7 +189,7 @@ def process(job: Job, model: Model, *, strength: float = 1.0, exact: bool = Fals
     if job.dst.exists() and not overwrite:
         return Result(job, "skipped", f"{job.dst}: exists")
     try:
-        photo = read_photo(job.src, max_pixels=max_pixels)
+        photo = read_photo(job.src, max_pixels=max_pixels, jpeg_array=True)
         out = enhance(photo.pixels, model, strength=strength, exact=exact, condition_size=condition_size)
         job.dst.parent.mkdir(parents=True, exist_ok=True)
         write_photo(photo.with_pixels(out), job.dst, format=fmt, quality=quality, overwrite=overwrite)

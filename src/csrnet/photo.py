@@ -380,7 +380,7 @@ def _heif_opener() -> None:
     pillow_heif.register_heif_opener()
 
 
-def _read_pillow(path: Path, max_pixels: int, head: bytes) -> Photo:
+def _read_pillow(path: Path, max_pixels: int, head: bytes, jpeg_array: bool = False) -> Photo:
     if path.suffix.lower() in HEIF_EXTENSIONS or head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypheim"):
         _heif_opener()
     # Pillow refuses images over 2 x MAX_IMAGE_PIXELS (179 MP by default) on its own, below the
@@ -397,6 +397,8 @@ def _read_pillow(path: Path, max_pixels: int, head: bytes) -> Photo:
             icc = info.get("icc_profile") or None
             if _png_bit_depth(head) == 16:
                 pixels, alpha = _rgb16(_read_png16(path))
+            elif jpeg_array and im.format == "JPEG" and im.mode == "RGB" and not _needs_conversion(icc) and (array := _jpeg_pixels(path, im.size)) is not None:
+                pixels, alpha = array, None
             else:
                 im.load()
                 if icc and im.mode in ("L", "CMYK") and _needs_conversion(icc):
@@ -412,6 +414,26 @@ def _read_pillow(path: Path, max_pixels: int, head: bytes) -> Photo:
         format=fmt,
         path=path,
     )
+
+
+def _jpeg_pixels(path: Path, size: tuple[int, int]) -> np.ndarray | None:
+    """An RGB JPEG's pixels as an (H, W, 3) uint8 array, decoded by libjpeg-turbo through imagecodecs:
+    the same pixels as Pillow's decode (checked on every JPEG in the shared data), ~90 instead of
+    ~140 ms at 24 MP, and without the ~130 ms copy out of a PIL image that numpy code then needs.
+    None (use Pillow) for a file that does not end with the JPEG end marker: libjpeg fills a
+    truncated file with grey where Pillow reports it, so those keep Pillow's error."""
+    import imagecodecs
+
+    data = path.read_bytes()
+    if not data.endswith(b"\xff\xd9"):
+        return None
+    try:
+        arr = imagecodecs.jpeg8_decode(data)
+    except imagecodecs.Jpeg8Error:
+        return None
+    if arr.ndim != 3 or arr.shape != (size[1], size[0], 3) or arr.dtype != np.uint8:
+        return None
+    return arr
 
 
 def _tiff_resolution(page) -> tuple[float, float] | None:
@@ -491,12 +513,15 @@ def decode_raw(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     return Photo(np.ascontiguousarray(rgb, dtype=np.uint16), exif, srgb_profile(), None, None, "raw", path)
 
 
-def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, convert_to_srgb: bool = True) -> Photo:
+def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, convert_to_srgb: bool = True, jpeg_array: bool = False) -> Photo:
     """Decode a photo file (JPEG, PNG, TIFF, camera RAW, HEIC and what Pillow reads) with its metadata.
 
     16-bit PNG and TIFF come back as (H, W, 3) uint16 arrays, RAW files as 16-bit sRGB
     (:func:`decode_raw`), everything else as an RGB PIL image. With ``convert_to_srgb``
     (default) pixels tagged with another ICC profile are converted to sRGB and tagged sRGB.
+    ``jpeg_array``: RGB JPEGs whose pixels need no colour conversion come back as (H, W, 3) uint8
+    arrays (the same pixels, decoded faster, ready for numpy code; :func:`write_photo` encodes
+    such arrays as JPEG byte for byte as Pillow would).
 
     Raises :class:`CsrnetError` with a one-line reason for a missing, unreadable,
     truncated, non-image or oversized file. Images over ``max_pixels`` are refused
@@ -517,7 +542,7 @@ def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         elif head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             photo = _read_tiff(path, max_pixels)
         else:
-            photo = _read_pillow(path, max_pixels, head)
+            photo = _read_pillow(path, max_pixels, head, jpeg_array)
     except CsrnetError:
         raise
     except Image.DecompressionBombError as e:
@@ -561,7 +586,7 @@ def atomic_write(path: Path, write, *, overwrite: bool = False) -> None:
 def _to_pil(photo: Photo, fmt: str) -> Image.Image:
     px = photo.pixels
     if isinstance(px, np.ndarray):  # 16-bit pixels into an 8-bit format: round to 8 bits
-        px = Image.fromarray(_to8(px), "RGB")
+        px = Image.fromarray(px if px.dtype == np.uint8 else _to8(px), "RGB")
     alpha = photo.alpha
     if alpha is not None and fmt in ("png", "tif"):
         if isinstance(alpha, np.ndarray):
@@ -605,6 +630,9 @@ def write_photo(
         if sixteen and fmt == "png":
             _write_png16(photo, tmp)
             return
+        if fmt == "jpg" and (encoded := _jpeg_from_array(photo, quality)) is not None:
+            tmp.write_bytes(encoded)
+            return
         im = _to_pil(photo, fmt)
         kwargs: dict = {}
         if photo.icc_profile:
@@ -619,6 +647,46 @@ def write_photo(
 
     atomic_write(path, write, overwrite=overwrite)
     return path
+
+
+def _jpeg_from_array(photo: Photo, quality: int) -> bytes | None:
+    """The JPEG file Pillow's ``save(quality=..., exif=..., icc_profile=..., dpi=...)`` writes for
+    8-bit array pixels, byte for byte (tested), from libjpeg-turbo through imagecodecs: no copy into
+    a PIL image (~60 ms at 24 MP) and a faster encoder. The metadata segments are laid out as Pillow
+    lays them out (JFIF density, then APP1 EXIF, then APP2 ICC chunks) because imagecodecs writes
+    none. None (use Pillow) for anything else: PIL pixels, 16 bits, alpha, or metadata Pillow
+    would refuse or treat specially."""
+    px, exif, icc, dpi = photo.pixels, photo.exif, photo.icc_profile, photo.dpi
+    if not isinstance(px, np.ndarray) or px.dtype != np.uint8 or px.ndim != 3 or px.shape[2] != 3 or photo.alpha is not None:
+        return None
+    if exif and (not exif.startswith(b"Exif\x00\x00") or len(exif) > 65533):
+        return None
+    if icc and len(icc) > 255 * _ICC_CHUNK:
+        return None
+    density = tuple(round(v) for v in dpi) if dpi else None
+    if density and not all(0 < v < 65536 for v in density):
+        return None
+    import imagecodecs
+
+    encoded = imagecodecs.jpeg8_encode(np.ascontiguousarray(px), level=quality)
+    if encoded[:4] != b"\xff\xd8\xff\xe0" or encoded[6:11] != b"JFIF\x00":
+        return None
+    end = 4 + struct.unpack(">H", encoded[4:6])[0]
+    app0 = bytearray(encoded[2:end])
+    if density:  # units 1 (dots per inch), X and Y density, as Pillow passes dpi to libjpeg
+        app0[11:16] = struct.pack(">BHH", 1, *density)
+    segments = [b"\xff\xd8", bytes(app0)]
+    if exif:
+        segments.append(b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif)
+    if icc:
+        chunks = [icc[i : i + _ICC_CHUNK] for i in range(0, len(icc), _ICC_CHUNK)]
+        for i, chunk in enumerate(chunks):
+            segments.append(b"\xff\xe2" + struct.pack(">H", len(chunk) + 16) + b"ICC_PROFILE\x00" + bytes((i + 1, len(chunks))) + chunk)
+    segments.append(encoded[end:])
+    return b"".join(segments)
+
+
+_ICC_CHUNK = 65519  # profile bytes per APP2 segment (65535 less the length field and 14-byte header)
 
 
 def _write_tiff(photo: Photo, tmp: Path) -> None:
