@@ -119,3 +119,21 @@ def test_bilinear_taps_are_normalised_and_inside():
     first, count = first_count.T
     assert (first >= 0).all() and (first + count <= 1000).all() and (count <= weights.shape[1]).all()
     assert np.allclose(weights.sum(axis=1), 1.0) and (weights >= 0).all()
+
+
+@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_fused_downscale_equals_the_two_steps(dtype):
+    """downscale_rgb (box means and resample in one pass) gives exactly box_means then resample_planes,
+    partial edge boxes and any split of the output rows included."""
+    rng = np.random.default_rng(7)
+    top = np.iinfo(dtype).max
+    for (h, w), edge in [((601, 900), 100), ((1201, 1799), 171), ((903, 301), 69), ((37, 53), 20)]:
+        img = (rng.random((h, w, 3)) * top).astype(dtype)
+        scale = edge / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        fx, fy = int(w / size[0] / 3.0) or 1, int(h / size[1] / 3.0) or 1
+        box = (0.0, 0.0, w / fx, h / fy)
+        two = lut.resample_planes(lut.box_means(img, fx, fy, threads=1), box, size, threads=1)
+        for threads in (1, 2, 5):
+            assert np.array_equal(lut.downscale_rgb(img, fx, fy, box, size, threads=threads), two)

@@ -298,11 +298,13 @@ static PyObject *apply_grid(PyObject *self, PyObject *args) {
  * means of fy x fx boxes (partial boxes at the right and bottom edges, as Pillow's reduce) as
  * float32 planes (3, ho, wo) scaled to [0, 1], for output rows [r0, r1) so Python can split rows
  * across threads. Integer sums are exact. */
-#define BOX_ROWS(TYPE)                                                                            \
+/* BOX_ROWS: box rows OY0..OY1 of the reduced image (wr columns); ROWPTRS declares the row's three
+ * plane pointers d0, d1, d2, AFTER runs once each row is done. */
+#define BOX_ROWS(TYPE, OY0, OY1, ROWPTRS, AFTER)                                                  \
     do {                                                                                          \
         const TYPE *px = (const TYPE *)src;                                                       \
         const Py_ssize_t n = w * 3;                                                               \
-        for (Py_ssize_t oy = r0; oy < r1; oy++) {                                                 \
+        for (Py_ssize_t oy = (OY0); oy < (OY1); oy++) {                                           \
             const Py_ssize_t y0 = oy * fy, y1 = y0 + fy < h ? y0 + fy : h;                        \
             /* column sums over the box's rows: a plain widening add the compiler vectorises */   \
             memset(acc, 0, (size_t)n * sizeof(uint32_t));                                        \
@@ -311,7 +313,7 @@ static PyObject *apply_grid(PyObject *self, PyObject *args) {
                 for (Py_ssize_t i = 0; i < n; i++) acc[i] += row[i];                              \
             }                                                                                     \
             const float kf = (float)(1.0 / ((double)(y1 - y0) * (double)fx * maxv)); /* full boxes */     \
-            float *d0 = dst + oy * wo, *d1 = dst + (ho + oy) * wo, *d2 = dst + (2 * ho + oy) * wo;   \
+            ROWPTRS;                                                                              \
             Py_ssize_t ox = 0;                                                                    \
             if (fx == 2) /* the common 6-12 MP case: a fixed trip count the compiler unrolls */   \
                 for (; ox < w / 2; ox++) {                                                        \
@@ -320,7 +322,7 @@ static PyObject *apply_grid(PyObject *self, PyObject *args) {
                     d1[ox] = (float)(q[1] + q[4]) * kf;                                           \
                     d2[ox] = (float)(q[2] + q[5]) * kf;                                           \
                 }                                                                                 \
-            for (; ox < wo; ox++) {                                                               \
+            for (; ox < wr; ox++) {                                                               \
                 const Py_ssize_t x0 = ox * fx, x1 = x0 + fx < w ? x0 + fx : w;                    \
                 uint32_t a0 = 0, a1 = 0, a2 = 0;                                                  \
                 for (Py_ssize_t x = x0; x < x1; x++) {                                            \
@@ -333,6 +335,7 @@ static PyObject *apply_grid(PyObject *self, PyObject *args) {
                 d1[ox] = (float)a1 * k;                                                           \
                 d2[ox] = (float)a2 * k;                                                           \
             }                                                                                     \
+            AFTER;                                                                                \
         }                                                                                         \
     } while (0)
 
@@ -357,10 +360,13 @@ static PyObject *box_reduce(PyObject *self, PyObject *args) {
             const void *src = sbuf.buf;
             float *dst = (float *)dbuf.buf;
             const double maxv = bits == 8 ? 255.0 : 65535.0;
+            const Py_ssize_t wr = wo;
+#define BOX_DST float *d0 = dst + oy * wo, *d1 = dst + (ho + oy) * wo, *d2 = dst + (2 * ho + oy) * wo
             Py_BEGIN_ALLOW_THREADS
-            if (bits == 8) BOX_ROWS(uint8_t);
-            else BOX_ROWS(uint16_t);
+            if (bits == 8) BOX_ROWS(uint8_t, r0, r1, BOX_DST, (void)0);
+            else BOX_ROWS(uint16_t, r0, r1, BOX_DST, (void)0);
             Py_END_ALLOW_THREADS
+#undef BOX_DST
             PyMem_RawFree(acc);
             result = Py_None;
             Py_INCREF(result);
@@ -460,6 +466,99 @@ static PyObject *resample(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- the whole condition copy in one pass: box means, then Pillow's bilinear resample ----
+ * box_reduce followed by resample, fused row by row: each box row is reduced into a small buffer
+ * and resampled horizontally at once, so the box means (36 MB of float planes for a 6 MP photo)
+ * are never written out and read back. The same float32 box means and the same double sums in
+ * the same order as the two-step path, so the result is identical to it. */
+static PyObject *downscale_rgb(PyObject *self, PyObject *args) {
+    Py_buffer sbuf, dbuf, hbb, hkb, vbb, vkb;
+    Py_ssize_t h, w, fx, fy, ho, wo, kh, kv, r0, r1;
+    int bits;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnnny*y*ny*y*nnni", &sbuf, &dbuf, &h, &w, &fx, &fy, &ho, &wo, &hbb, &hkb, &kh, &vbb, &vkb,
+                          &kv, &r0, &r1, &bits))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t item = bits / 8;
+    const Py_ssize_t hr = fy > 0 ? (h + fy - 1) / fy : 0, wr = fx > 0 ? (w + fx - 1) / fx : 0;
+    const int32_t *hb = (const int32_t *)hbb.buf, *vb = (const int32_t *)vbb.buf;
+    int ok = (bits == 8 || bits == 16) && h > 0 && w > 0 && fx > 0 && fy > 0 && fx * fy <= 65536 && ho > 0 && wo > 0 && kh > 0 &&
+             kv > 0 && 0 <= r0 && r0 < r1 && r1 <= ho && sbuf.len == h * w * 3 * item &&
+             dbuf.len == 3 * ho * wo * (Py_ssize_t)sizeof(float) && hbb.len == 2 * wo * (Py_ssize_t)sizeof(int32_t) &&
+             hkb.len == wo * kh * (Py_ssize_t)sizeof(double) && vbb.len == 2 * ho * (Py_ssize_t)sizeof(int32_t) &&
+             vkb.len == ho * kv * (Py_ssize_t)sizeof(double);
+    for (Py_ssize_t i = 0; ok && i < wo; i++) ok = hb[2 * i] >= 0 && hb[2 * i + 1] >= 0 && hb[2 * i + 1] <= kh && hb[2 * i] + hb[2 * i + 1] <= wr;
+    for (Py_ssize_t i = 0; ok && i < ho; i++) ok = vb[2 * i] >= 0 && vb[2 * i + 1] >= 0 && vb[2 * i + 1] <= kv && vb[2 * i] + vb[2 * i + 1] <= hr;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "downscale_rgb: buffer sizes or taps do not match (src h x w RGB of bits 8 or 16, "
+                                          "dst 3 x ho x wo float32, taps inside the box-reduced image, 0 <= r0 < r1 <= ho)");
+    } else {
+        Py_ssize_t yf = vb[2 * r0], yl = yf;
+        for (Py_ssize_t r = r0; r < r1; r++)
+            if (vb[2 * r] + vb[2 * r + 1] > yl) yl = vb[2 * r] + vb[2 * r + 1];
+        if (yl == yf) yl = yf + 1;
+        const Py_ssize_t nrows = yl - yf;
+        float *tmp = (float *)PyMem_RawMalloc((size_t)(3 * nrows * wo) * sizeof(float));
+        float *prow = (float *)PyMem_RawMalloc((size_t)(3 * wr) * sizeof(float));
+        uint32_t *acc = (uint32_t *)PyMem_RawMalloc((size_t)w * 3 * sizeof(uint32_t));
+        double *vacc = (double *)PyMem_RawMalloc((size_t)wo * sizeof(double));
+        if (tmp == NULL || prow == NULL || acc == NULL || vacc == NULL) {
+            PyErr_NoMemory();
+        } else {
+            const void *src = sbuf.buf;
+            float *dst = (float *)dbuf.buf;
+            const double *hk = (const double *)hkb.buf, *vk = (const double *)vkb.buf;
+            const double maxv = bits == 8 ? 255.0 : 65535.0;
+            int fixed = (int)kh;
+            for (Py_ssize_t i = 0; i < wo; i++)
+                if (hb[2 * i + 1] != kh) fixed = 0;
+#define FUSED_DST float *d0 = prow, *d1 = prow + wr, *d2 = prow + 2 * wr
+#define FUSED_AFTER                                                                               \
+    for (int c = 0; c < 3; c++) {                                                                 \
+        const float *row = prow + c * wr;                                                         \
+        float *t = tmp + (c * nrows + (oy - yf)) * wo;                                            \
+        switch (fixed) {                                                                          \
+        case 5: HTAPS(5); break;                                                                  \
+        case 7: HTAPS(7); break;                                                                  \
+        case 9: HTAPS(9); break;                                                                  \
+        case 13: HTAPS(13); break;                                                                \
+        default: HTAPS(hb[2 * xx + 1]); break;                                                    \
+        }                                                                                         \
+    }
+            Py_BEGIN_ALLOW_THREADS
+            if (bits == 8) BOX_ROWS(uint8_t, yf, yl, FUSED_DST, FUSED_AFTER);
+            else BOX_ROWS(uint16_t, yf, yl, FUSED_DST, FUSED_AFTER);
+            for (int c = 0; c < 3; c++) {
+                for (Py_ssize_t yy = r0; yy < r1; yy++) {
+                    const double *k = vk + yy * kv;
+                    const float *t0 = tmp + (c * nrows + (vb[2 * yy] - yf)) * wo;
+                    for (Py_ssize_t xx = 0; xx < wo; xx++) vacc[xx] = 0.0;
+                    for (int32_t y = 0; y < vb[2 * yy + 1]; y++)
+                        for (Py_ssize_t xx = 0; xx < wo; xx++) vacc[xx] += t0[y * wo + xx] * k[y];
+                    float *d = dst + ((Py_ssize_t)c * ho + yy) * wo;
+                    for (Py_ssize_t xx = 0; xx < wo; xx++) d[xx] = (float)vacc[xx];
+                }
+            }
+            Py_END_ALLOW_THREADS
+#undef FUSED_DST
+#undef FUSED_AFTER
+            result = Py_None;
+            Py_INCREF(result);
+        }
+        PyMem_RawFree(tmp);
+        PyMem_RawFree(prow);
+        PyMem_RawFree(acc);
+        PyMem_RawFree(vacc);
+    }
+    PyBuffer_Release(&sbuf);
+    PyBuffer_Release(&dbuf);
+    PyBuffer_Release(&hbb);
+    PyBuffer_Release(&hkb);
+    PyBuffer_Release(&vbb);
+    PyBuffer_Release(&vkb);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS,
      "apply(src, dst, table, size, bits): trilinear 3D LUT on interleaved RGB buffers (bits 8, 16, or 32 = float32, "
@@ -470,6 +569,9 @@ static PyMethodDef methods[] = {
     {"box_reduce", box_reduce, METH_VARARGS,
      "box_reduce(src, dst, h, w, fx, fy, r0, r1, bits): means of fy x fx boxes of h x w interleaved RGB (bits 8 or 16), "
      "output rows r0..r1 of dst, float32 planes (3, ceil(h/fy), ceil(w/fx)) in [0, 1]."},
+    {"downscale_rgb", downscale_rgb, METH_VARARGS,
+     "downscale_rgb(src, dst, h, w, fx, fy, ho, wo, hb, hk, kh, vb, vk, kv, r0, r1, bits): box_reduce then resample "
+     "in one pass, output rows r0..r1 of dst (3, ho, wo) float32; taps index the box-reduced image."},
     {"resample", resample, METH_VARARGS,
      "resample(src, dst, h, w, ho, wo, hb, hk, kh, vb, vk, kv, r0, r1): Pillow's two-pass resample of 3 float32 planes "
      "h x w to ho x wo, output rows r0..r1; hb/vb int32 (first, count) per output, hk/vk float64 weights padded to kh/kv."},

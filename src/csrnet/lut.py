@@ -152,6 +152,26 @@ def resample_planes(planes: np.ndarray, box: tuple[float, float, float, float], 
     return out
 
 
+def downscale_rgb(image: np.ndarray, fx: int, fy: int, box: tuple[float, float, float, float], size: tuple[int, int], *, threads: int = 2) -> np.ndarray | None:
+    """:func:`box_means` then :func:`resample_planes` of a (H, W, 3) uint8 or uint16 image in one pass
+    of the compiled kernel (the box means are never stored): (3, h, w) float32 in [0, 1], equal to
+    the two steps. Returns None without the kernel."""
+    if _kernel is None:
+        return None
+    image = np.ascontiguousarray(image)
+    h, w = image.shape[:2]
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}[image.dtype]
+    hr, wr = -(-h // fy), -(-w // fx)
+    wo, ho = size
+    hb, hk = _bilinear_taps(wr, box[0], box[2], wo)
+    vb, vk = _bilinear_taps(hr, box[1], box[3], ho)
+    out = np.empty((3, ho, wo), np.float32)
+    step = max(1, -(-ho // max(1, threads)))
+    _run_blocks(lambda r0: _kernel.downscale_rgb(image, out, h, w, fx, fy, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step), bits),
+                range(0, ho, step), threads)
+    return out
+
+
 def _locate(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Lattice cells of ``points`` (N, 3) float in [0, 1] (clipped): flat index of each cell's lower
     corner (N,) and the fractions inside it (N, 3), red fastest as in the tables."""
