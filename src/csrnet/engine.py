@@ -272,16 +272,15 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
     Pillow's ``resize(..., BILINEAR, reducing_gap=3)`` on the image as float data, for every array
     type (so training and inference see the same statistics): first the means of integer-sized
     pixel boxes (Pillow's ``reduce``), then a bilinear resample of those. For 8- and 16-bit arrays
-    both steps run in one pass of the compiled kernel (:func:`csrnet.lut.downscale_rgb`: the box
-    means are never stored; 6 MP 13.6 -> 8.8 ms, identical result). Otherwise the box step runs in the
-    compiled kernel (:func:`csrnet.lut.box_means`, both cores, straight from 8- or 16-bit RGB:
-    Pillow's own reduce is single-threaded, needs a 4-byte-per-pixel copy of 8-bit RGB first and
-    cannot reduce 16-bit RGB), else in numpy (:func:`_box_reduce`); the bilinear step is Pillow's
-    algorithm on the float planes, run by the kernel on row blocks (:func:`csrnet.lut.resample_planes`;
-    Pillow's own resize without it). The result matches Pillow's float path to ~1e-7 and its 8-bit
-    path to that path's rounding (~1/255), which PIL images take. Measured, 8-bit array to a 500 px
-    copy: 24 MP 88-95 ms with Pillow's 8-bit path, 17-20 ms here; at 6 MP the resample step
-    (1500 x 2001 planes after the 2 x 1 box step) took 17-28 ms in Pillow, ~10 ms in the kernel.
+    both steps run in one pass of the compiled kernel (:func:`csrnet.lut.downscale_rgb`, both cores,
+    straight from 8- or 16-bit RGB; the box means are never stored: Pillow's own reduce is
+    single-threaded, needs a 4-byte-per-pixel copy of 8-bit RGB first and cannot reduce 16-bit RGB).
+    Float photos take the box step in numpy (:func:`_box_reduce`) and the bilinear step, Pillow's
+    algorithm on the float planes, in the kernel (:func:`csrnet.lut.resample_planes`; Pillow's own
+    resize without the kernel). The result matches Pillow's float path to ~1e-7 and its 8-bit path
+    to that path's rounding (~1/255), which PIL images take. Measured, 8-bit array to a 500 px copy:
+    24 MP 88-95 ms with Pillow's 8-bit path, 17-20 ms with the kernel's box step; 6 MP 8.8 ms fused
+    (13.6 ms as box step + kernel resample, 25-45 ms with Pillow's resample of the float planes).
     """
     if isinstance(image, Image.Image):
         h, w = image.height, image.width
@@ -305,10 +304,11 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
         out = _lut.downscale_rgb(arr, fx, fy, box, size, threads=threads)  # type: ignore[arg-type]
         if out is not None:
             return np.ascontiguousarray(np.moveaxis(out, 0, -1))
-    planes = _lut.box_means(arr, fx, fy, threads=threads) if arr.dtype in (np.uint8, np.uint16) else None
-    if planes is None and (arr.dtype in (np.uint8, np.uint16) or fx * fy >= 9):
+    # float photos (and integer ones without the kernel): the box step in numpy, except for small
+    # float photos, where Pillow reduces the float planes itself
+    if arr.dtype in (np.uint8, np.uint16) or fx * fy >= 9:
         planes = np.moveaxis(_box_reduce(arr, fx, fy), -1, 0)
-    elif planes is None:  # small float photos: Pillow reduces the float planes itself
+    else:
         planes, box = np.moveaxis(_as_float(arr), -1, 0), None
 
     if box is not None:

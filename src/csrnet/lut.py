@@ -86,6 +86,12 @@ def _run_blocks(work, starts: range, threads: int) -> None:
             work(start)
 
 
+def _row_blocks(rows: int, threads: int) -> tuple[int, range]:
+    """Rows per block and the block starts: one block per thread."""
+    step = max(1, -(-rows // max(1, threads)))
+    return step, range(0, rows, step)
+
+
 def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.ndarray | None:
     """Means of ``fy`` x ``fx`` pixel boxes of a (H, W, 3) uint8 or uint16 image, with partial boxes at
     the right and bottom edges (Pillow's ``Image.reduce``), as float32 planes (3, ceil(H/fy), ceil(W/fx))
@@ -98,8 +104,8 @@ def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.nd
     bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}[image.dtype]
     ho, wo = -(-h // fy), -(-w // fx)
     out = np.empty((3, ho, wo), np.float32)
-    step = max(1, -(-ho // max(1, threads)))
-    _run_blocks(lambda r0: _kernel.box_reduce(image, out, h, w, fx, fy, r0, min(ho, r0 + step), bits), range(0, ho, step), threads)
+    step, starts = _row_blocks(ho, threads)
+    _run_blocks(lambda r0: _kernel.box_reduce(image, out, h, w, fx, fy, r0, min(ho, r0 + step), bits), starts, threads)
     return out
 
 
@@ -124,7 +130,7 @@ def _bilinear_taps(in_size: int, in0: float, in1: float, out_size: int) -> tuple
     if in_size >= ksize:
         # Every output reads exactly ksize inputs: windows near the far edge start earlier, with
         # leading zero weights (adding 0.0 first leaves each double sum unchanged), so the kernel's
-        # inner loop has a fixed trip count and vectorises (6 MP condition copy: ~10 -> ~4 ms).
+        # inner loop has a fixed trip count and unrolls (6 MP resample on 2 threads: ~10 -> ~5.5 ms).
         shift = np.maximum(first + ksize - in_size, 0)
         dest = k[None, :] + shift[:, None]
         keep = dest < ksize  # only zero weights fall off the end
@@ -146,9 +152,9 @@ def resample_planes(planes: np.ndarray, box: tuple[float, float, float, float], 
     hb, hk = _bilinear_taps(w, box[0], box[2], wo)
     vb, vk = _bilinear_taps(h, box[1], box[3], ho)
     out = np.empty((3, ho, wo), np.float32)
-    step = max(1, -(-ho // max(1, threads)))
+    step, starts = _row_blocks(ho, threads)
     _run_blocks(lambda r0: _kernel.resample(planes, out, h, w, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step)),
-                range(0, ho, step), threads)
+                starts, threads)
     return out
 
 
@@ -166,9 +172,9 @@ def downscale_rgb(image: np.ndarray, fx: int, fy: int, box: tuple[float, float, 
     hb, hk = _bilinear_taps(wr, box[0], box[2], wo)
     vb, vk = _bilinear_taps(hr, box[1], box[3], ho)
     out = np.empty((3, ho, wo), np.float32)
-    step = max(1, -(-ho // max(1, threads)))
+    step, starts = _row_blocks(ho, threads)
     _run_blocks(lambda r0: _kernel.downscale_rgb(image, out, h, w, fx, fy, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step), bits),
-                range(0, ho, step), threads)
+                starts, threads)
     return out
 
 
