@@ -84,13 +84,14 @@ def test_models_lists_bundled(client):
 
 
 def test_enhance_jpeg_equals_cli_and_keeps_exif(client, tmp_path):
-    data = _jpeg_with_exif()
+    # larger than the 500-px condition copy, so the copy's decoding path shows in the bytes
+    data = _jpeg_with_exif(1200, 800)
     r = _post(client, "/api/enhance", "holiday.jpg", data, strength=0.8)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/jpeg"
     assert r.headers["content-disposition"] == 'attachment; filename="holiday_csrnet.jpg"'
     with Image.open(io.BytesIO(r.content)) as im:
-        assert im.format == "JPEG" and im.size == (96, 64)
+        assert im.format == "JPEG" and im.size == (1200, 800)
         assert im.getexif()[MAKE] == "csrnet-test-camera"
     # the same photo and settings through `csrnet enhance`: the same code path, the same bytes
     (tmp_path / "holiday.jpg").write_bytes(data)
@@ -137,6 +138,19 @@ def test_preview_is_smaller_and_close_to_full(client):
     assert np.abs(shrunk(Image.fromarray(_pixels(600, 400, seed=1))) - small).mean() > 4
 
 
+def test_jpeg_preview_is_the_shrunk_photo_retouched(client):
+    data = _jpeg_with_exif(1200, 800)
+    r = _post(client, "/api/enhance", "wide.jpg", data, preview=300, format="png")
+    assert r.status_code == 200, r.text
+    small = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+    assert small.shape == (200, 300, 3)
+    from csrnet.engine import downscale
+
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    shrunk = np.clip(downscale(pixels, 300) * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(small, csrnet.enhance(shrunk, "auto"))
+
+
 def test_bad_uploads_and_parameters(client):
     good = _png()
     msg = _assert_one_line_error(_post(client, "/api/enhance", "broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg"), 400)
@@ -176,7 +190,7 @@ def test_too_large():
 def test_lut_export_is_the_cli_cube(client, tmp_path):
     from csrnet.cube import export_look, read_cube
 
-    data = _jpeg_with_exif()
+    data = _jpeg_with_exif(1200, 800)  # over the condition copy's 500 px
     r = _post(client, "/api/lut", "look.jpg", data, size=17, strength=0.7)
     assert r.status_code == 200, r.text
     assert r.headers["content-disposition"] == 'attachment; filename="look_csrnet.cube"'
@@ -186,6 +200,10 @@ def test_lut_export_is_the_cli_cube(client, tmp_path):
     (tmp_path / "look.jpg").write_bytes(data)
     export_look(tmp_path / "look.jpg", tmp_path / "cli.cube", "auto", size=17, strength=0.7)
     assert (tmp_path / "cli.cube").read_bytes() == r.content
+    # the look `csrnet enhance` applies to this JPEG (decoded to an array, float condition copy)
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    table = np.clip(csrnet.bake_lut(pixels, "auto", 17, strength=0.7, fit=True), 0, 1).reshape(-1, 3)
+    np.testing.assert_allclose(cube.table, table, atol=1e-6)
     msg = _assert_one_line_error(_post(client, "/api/lut", "look.jpg", data, model="csrnet-l-gradfilter"), 400)
     assert "no single 3D LUT" in msg
 

@@ -179,7 +179,7 @@ def export_look(
     from .weights import load_model
 
     net = load_model(model)
-    photo = read_photo(photo_path)
+    photo = read_photo(photo_path, jpeg_array=True)  # JPEGs as `csrnet enhance` reads them: the same look
     table = bake_lut(photo.pixels, net, size, strength=strength, fit=True)
     name = net.meta.get("name")
     title = f"csrnet look of {Path(photo_path).name}" + (f", model {name}" if name else "") + (f", strength {strength:g}" if strength != 1.0 else "")

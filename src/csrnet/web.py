@@ -281,7 +281,7 @@ def create_app(
                 raise _HttpError(400, f"preview must be a long edge between 16 and 8192 px, got {preview}")
             net = get_model(model)
             with uploaded(file) as (src, name):
-                photo = read_photo(src, max_pixels=max_pixels)
+                photo = read_photo(src, max_pixels=max_pixels, jpeg_array=True)  # as the CLI reads it
                 if preview is not None and max(photo.size) > preview:
                     photo = photo.with_pixels(_shrink(photo.pixels, preview, downscale))
                     photo.alpha = None  # a preview shows colours only
@@ -312,7 +312,7 @@ def create_app(
                 raise _HttpError(400, f"size must be one of {', '.join(map(str, LUT_SIZES))}, got {size}")
             net = get_model(model)
             with uploaded(file) as (src, name):
-                photo = read_photo(src, max_pixels=max_pixels)
+                photo = read_photo(src, max_pixels=max_pixels, jpeg_array=True)  # as `csrnet lut` reads it
                 table = bake_lut(photo.pixels, net, size, strength=s, fit=True)
             # the title csrnet.cube.export_look writes, so the file equals `csrnet lut`'s
             model_name = net.meta.get("name")
@@ -327,14 +327,15 @@ def create_app(
 
 
 def _shrink(pixels: Any, long_edge: int, downscale: Callable) -> Any:
-    """``pixels`` (RGB PIL image or (H, W, 3) uint16 array) with its long edge cut to ``long_edge``, same type."""
+    """``pixels`` (RGB PIL image, (H, W, 3) uint8 or uint16 array) with its long edge cut to ``long_edge``, same type."""
     import numpy as np
     from PIL import Image
 
     small = downscale(pixels, long_edge)  # float32 [0, 1], csrnet's own antialiased resize
     if isinstance(pixels, Image.Image):
         return Image.fromarray(np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
-    return np.clip(small * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+    top = float(np.iinfo(pixels.dtype).max)
+    return np.clip(small * top + 0.5, 0, top).astype(pixels.dtype)
 
 
 def _html_escape(text: str) -> str:
