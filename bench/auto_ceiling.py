@@ -1,0 +1,127 @@
+"""How much can any blind global corrector gain on `auto`'s held-out faults? Simple estimators beside `auto`.
+
+    python bench/auto_ceiling.py          # ~1 min on 2 cores; needs ../shared/data/photos
+
+A model that sees only the degraded photo cannot know how the original looked; this script
+measures how much that costs, on the held-out split of scripts/train_default.py (8-bit PSNR to
+the original, mean over photos):
+
+1. Exposure faults alone (uniform ±2 EV, 4 per held-out photo): identity; `auto`; the best
+   brightness-only estimate (posterior-mean EV given the degraded photo's mean log luminance,
+   with the training photos' brightness as the prior); the true EV undone (what clipping leaves).
+2. The card's mix (1–3 random faults, 3 per held-out photo, the same draws as the card):
+   identity; `auto`; an exposure shift learned on the training photos as a function of the
+   degraded photo's brightness (empirical Bayes); grey-world white balance; histogram matching to
+   the training photos' median luminance quantiles.
+3. The cost of not knowing a photo's brightness: each clean held-out photo moved to the training
+   photos' median brightness, vs itself (capped at 60 dB).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import train_default as td  # noqa: E402  (the held-out split and helpers the card uses)
+
+import csrnet  # noqa: E402
+from csrnet.degrade import exposure, random_degradation, srgb_to_linear  # noqa: E402
+
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+QUANTILES = np.linspace(0, 1, 257)
+
+
+def log_brightness(x: np.ndarray) -> float:
+    """log2 of the mean linear luminance of an sRGB float image."""
+    return float(np.log2(np.mean(srgb_to_linear(x) @ LUMA) + 1e-6))
+
+
+def f8(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / 255
+
+
+def main() -> None:
+    if not td.PHOTOS.exists():
+        sys.exit(f"{td.PHOTOS}: not found (this benchmark needs ../shared)")
+    photos = sorted(td.PHOTOS.glob("*.jpg"))
+    train = [f8(td.to8(td.load_small(p))) for p in photos if not td.held_out(p.name)]
+    held = [td.to8(td.load_small(p)) for p in photos if td.held_out(p.name)]
+    model = csrnet.load_model("auto")
+    b_train = np.array([log_brightness(t) for t in train])
+
+    # 1. exposure faults alone
+    grid = np.linspace(-2, 2, 401)
+
+    def posterior_ev(b: float) -> float:  # p(ev | b) ∝ Σ_j N(b − ev − b0_j; 0, 0.15²), ev ~ U(−2, 2)
+        w = np.exp(-0.5 * ((b - grid[:, None] - b_train[None]) / 0.15) ** 2).sum(1)
+        return float((grid * w).sum() / w.sum())
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for t8 in held:
+        for _ in range(4):
+            ev = float(rng.uniform(-2, 2))
+            d8 = td.to8(exposure(f8(t8), ev))
+            rows.append((abs(ev), td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8),
+                         td.psnr8(td.to8(exposure(f8(d8), -posterior_ev(log_brightness(f8(d8))))), t8),
+                         min(td.psnr8(td.to8(exposure(f8(d8), -ev)), t8), 60.0)))
+    r = np.array(rows)
+    print(f"## 1. Exposure faults alone (uniform ±2 EV, {len(held)} held-out photos × 4; PSNR dB, true EV capped at 60)\n")
+    print("| fault size (EV) | n | identity | `auto` | brightness-only estimate | true EV undone |")
+    print("|---|---|---|---|---|---|")
+    for lo, hi in [(0, 0.5), (0.5, 1), (1, 1.5), (1.5, 2.01)]:
+        m = (r[:, 0] >= lo) & (r[:, 0] < hi)
+        print(f"| {lo}–{min(hi, 2)} | {m.sum()} | " + " | ".join(f"{v:.2f}" for v in r[m, 1:].mean(0)) + " |")
+    print("| all | " + f"{len(r)} | " + " | ".join(f"{v:.2f}" for v in r[:, 1:].mean(0)) + " |")
+
+    # 2. the card's mix; the empirical-Bayes shift is learned on training photos under the same mix
+    rng = np.random.default_rng(3)
+    bs, shifts = [], []
+    for t in train:
+        for _ in range(20):
+            b = log_brightness(f8(td.to8(random_degradation(t, rng)[0])))
+            bs.append(b)
+            shifts.append(log_brightness(t) - b)
+    bs_a, sh_a = np.array(bs), np.array(shifts)
+    edges = np.quantile(bs_a, np.linspace(0, 1, 21))
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    mean_shift = np.array([sh_a[(bs_a >= lo) & (bs_a <= hi)].mean() for lo, hi in zip(edges[:-1], edges[1:])])
+    ref_q = np.median([np.quantile(t @ LUMA, QUANTILES) for t in train], axis=0)
+
+    def grey_world(x: np.ndarray) -> np.ndarray:
+        m = x.reshape(-1, 3).mean(0)
+        return np.clip(x * (m.mean() / np.maximum(m, 1e-4)), 0, 1)
+
+    def histogram_match(x: np.ndarray) -> np.ndarray:
+        lum = x @ LUMA
+        q = np.maximum.accumulate(np.quantile(lum, QUANTILES) + np.arange(len(QUANTILES)) * 1e-7)
+        return np.clip(x * ((np.interp(lum, q, ref_q) + 1e-3) / (lum + 1e-3))[..., None], 0, 1)
+
+    rng = np.random.default_rng(1000)  # the draws of scripts/train_default.py's measure(seed=0)
+    mix = []
+    for t8 in held:
+        for _ in range(3):
+            d8 = td.to8(random_degradation(f8(t8), rng)[0])
+            d = f8(d8)
+            shift = float(np.interp(log_brightness(d), centres, mean_shift))
+            mix.append((td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8), td.psnr8(td.to8(exposure(d, shift)), t8),
+                        td.psnr8(td.to8(grey_world(d)), t8), td.psnr8(td.to8(histogram_match(d)), t8)))
+    m = np.array(mix).mean(0)
+    print(f"\n## 2. The card's mix of 1–3 faults ({len(held)} held-out photos × 3; PSNR dB, gain over identity)\n")
+    print("| identity | `auto` | learned brightness shift | grey-world white balance | histogram matching |")
+    print("|---|---|---|---|---|")
+    print(f"| {m[0]:.2f} | " + " | ".join(f"{v:.2f} ({v - m[0]:+.2f})" for v in m[1:]) + " |")
+
+    # 3. the cost of not knowing a photo's brightness
+    target = float(np.median(b_train))
+    moved = [min(60.0, td.psnr8(td.to8(exposure(f8(t8), target - log_brightness(f8(t8)))), t8)) for t8 in held]
+    print("\n## 3. Clean held-out photos moved to the training photos' median brightness, vs themselves\n")
+    print(f"mean {np.mean(moved):.2f} dB, median {np.median(moved):.2f} dB (training photos' log2 brightness sd {b_train.std():.2f} EV)")
+
+
+if __name__ == "__main__":
+    main()
