@@ -86,6 +86,27 @@ def test_tiff_orientation_pixels_as_stored(tmp_path, ref_model):
         assert _exif_of(out)[0x0112] == 6
 
 
+def test_float_tiff_reads_as_16bit_with_its_tags(tmp_path):
+    """A 32-bit float RGB TIFF (HDR and scientific tools write them; Pillow cannot open one) is read
+    as 16-bit, its camera tags kept, and `csrnet enhance` writes a 16-bit TIFF."""
+    import tifffile
+
+    stored = np.random.default_rng(2).random((40, 70, 3), dtype=np.float32)
+    src = tmp_path / "hdr.tif"
+    tifffile.imwrite(src, stored, photometric="rgb", extratags=[(271, "s", 0, "csrnet-cam", True), (274, "H", 1, 6, True)])
+    photo = read_photo(src)
+    assert photo.pixels.dtype == np.uint16 and photo.pixels.shape == (40, 70, 3)
+    np.testing.assert_array_equal(photo.pixels, (stored * 65535.0 + 0.5).astype(np.uint16))  # [0, 1] to 16 bits, rounded
+    tags = Image.Exif()
+    tags.load(photo.exif)
+    assert tags[271] == "csrnet-cam" and tags[0x0112] == 6
+    res = CliRunner().invoke(main, ["enhance", str(src)])
+    assert res.exit_code == 0, res.output
+    out = tifffile.imread(tmp_path / "hdr_csrnet.tif")
+    assert out.dtype == np.uint16 and out.shape == (40, 70, 3)
+    assert _exif_of(tmp_path / "hdr_csrnet.tif")[271] == "csrnet-cam"
+
+
 def test_16bit_fast_path_has_no_8bit_banding(ref_model):
     """A smooth 16-bit gradient through the baked lattice keeps > 4096 distinct levels (8-bit would give <= 256)."""
     ramp = np.arange(65536, dtype=np.uint32).reshape(256, 256)

@@ -296,9 +296,10 @@ def _exif_from_tags(im: Image.Image, orientation: int | None = None) -> bytes | 
     return out.tobytes() if len(out) else None
 
 
-def _exif_from_tifffile(path: Path, orientation: int) -> bytes:
+def _exif_from_tifffile(path: Path, orientation: int | None) -> bytes | None:
     """Like :func:`_exif_from_tags`, through tifffile (it reads any TIFF-based RAW's IFD0);
-    only the orientation for files that are not TIFF-based (CR3, RAF ...)."""
+    only the orientation for files that are not TIFF-based (CR3, RAF ...). ``orientation``
+    (when given) replaces the file's; None when nothing is left to keep."""
     import tifffile
 
     out = Image.Exif()
@@ -316,8 +317,9 @@ def _exif_from_tifffile(path: Path, orientation: int) -> bytes:
                     out[code] = {k: (int(v) if hasattr(v, "value") else v) for k, v in known.items() if not isinstance(v, dict)}
     except (tifffile.TiffFileError, OSError, ValueError, KeyError, TypeError):
         out = Image.Exif()
-    out[0x0112] = orientation
-    return out.tobytes()
+    if orientation is not None:
+        out[0x0112] = orientation
+    return out.tobytes() if len(out) else None
 
 
 def _orientation(exif: bytes | None) -> int | None:
@@ -465,8 +467,11 @@ def _read_tiff(path: Path, max_pixels: int) -> Photo:
             arr = np.moveaxis(arr, 0, -1)
         icc = page.tags[34675].value if 34675 in page.tags else None
         dpi = _tiff_resolution(page)
-    with Image.open(path) as im:  # lazily, for the EXIF directories only: no pixel is decoded
-        exif = _exif_from_tags(im)
+    try:
+        with Image.open(path) as im:  # lazily, for the EXIF directories only: no pixel is decoded
+            exif = _exif_from_tags(im)
+    except (UnidentifiedImageError, OSError):  # layouts Pillow cannot open (floating-point RGB ...)
+        exif = _exif_from_tifffile(path, None)
     if arr.dtype.kind == "f":  # floating-point TIFF: [0, 1] -> 16 bits
         arr = np.clip(np.nan_to_num(arr) * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
     elif arr.dtype == np.bool_:
@@ -535,6 +540,8 @@ def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     try:
         with open(path, "rb") as f:
             head = f.read(64)
+        if not head:
+            raise CsrnetError(f"{path}: empty file (0 bytes)")
         # the content decides over the name: a PNG/JPEG/WebP/GIF/BMP named .dng is not a RAW
         not_raw = head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")) or head[8:12] == b"WEBP"
         if path.suffix.lower() in RAW_EXTENSIONS and not not_raw:
