@@ -6,15 +6,17 @@ A model that sees only the degraded photo cannot know how the original looked; t
 measures how much that costs, on the held-out split of scripts/train_default.py (8-bit PSNR to
 the original, mean over photos):
 
-1. Exposure faults alone (uniform ±2 EV, 4 per held-out photo): identity; `auto`; the best
+1. Exposure faults alone (uniform ±2 EV, 4 per held-out photo): identity; `auto`; the bundled
+   `exposure` model (trained on these faults alone, never on these photos); the best
    brightness-only estimate (posterior-mean EV given the degraded photo's mean log luminance,
    with the training photos' brightness as the prior); the true EV undone (what clipping leaves).
 2. The card's mix (1–3 random faults, 3 per held-out photo, the same draws as the card):
-   identity; `auto`; an exposure shift learned on the training photos as a function of the
+   identity; `auto`; `exposure`; an exposure shift learned on the training photos as a function of the
    degraded photo's brightness (empirical Bayes); grey-world white balance; histogram matching to
    the training photos' median luminance quantiles; `auto` at strengths 0.5–1.5.
 3. The cost of not knowing a photo's brightness: each clean held-out photo moved to the training
    photos' median brightness, vs itself (capped at 60 dB).
+4. The README's example photo, underexposed by 1.5 EV, vs its original: identity, `auto`, `exposure`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def main() -> None:
     train = [f8(td.to8(td.load_small(p))) for p in photos if not td.held_out(p.name)]
     held = [td.to8(td.load_small(p)) for p in photos if td.held_out(p.name)]
     model = csrnet.load_model("auto")
+    specialist = csrnet.load_model("exposure")  # the bundled model trained on exposure faults alone
     b_train = np.array([log_brightness(t) for t in train])
 
     # 1. exposure faults alone
@@ -67,13 +70,13 @@ def main() -> None:
         for _ in range(4):
             ev = float(rng.uniform(-2, 2))
             d8 = td.to8(exposure(f8(t8), ev))
-            rows.append((abs(ev), td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8),
+            rows.append((abs(ev), td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8), td.psnr8(csrnet.enhance(d8, specialist), t8),
                          td.psnr8(td.to8(exposure(f8(d8), -posterior_ev(log_brightness(f8(d8))))), t8),
                          min(td.psnr8(td.to8(exposure(f8(d8), -ev)), t8), 60.0)))
     r = np.array(rows)
     print(f"## 1. Exposure faults alone (uniform ±2 EV, {len(held)} held-out photos × 4; PSNR dB, true EV capped at 60)\n")
-    print("| fault size (EV) | n | identity | `auto` | brightness-only estimate | true EV undone |")
-    print("|---|---|---|---|---|---|")
+    print("| fault size (EV) | n | identity | `auto` | `exposure` | brightness-only estimate | true EV undone |")
+    print("|---|---|---|---|---|---|---|")
     for lo, hi in [(0, 0.5), (0.5, 1), (1, 1.5), (1.5, 2.01)]:
         m = (r[:, 0] >= lo) & (r[:, 0] < hi)
         print(f"| {lo}–{min(hi, 2)} | {m.sum()} | " + " | ".join(f"{v:.2f}" for v in r[m, 1:].mean(0)) + " |")
@@ -111,12 +114,13 @@ def main() -> None:
             for st in STRENGTHS:
                 by_strength[st].append(td.psnr8(csrnet.enhance(d8, model, strength=st), t8))
             shift = float(np.interp(log_brightness(d), centres, mean_shift))
-            mix.append((td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8), td.psnr8(td.to8(exposure(d, shift)), t8),
+            mix.append((td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8), td.psnr8(csrnet.enhance(d8, specialist), t8),
+                        td.psnr8(td.to8(exposure(d, shift)), t8),
                         td.psnr8(td.to8(grey_world(d)), t8), td.psnr8(td.to8(histogram_match(d)), t8)))
     m = np.array(mix).mean(0)
     print(f"\n## 2. The card's mix of 1–3 faults ({len(held)} held-out photos × 3; PSNR dB, gain over identity)\n")
-    print("| identity | `auto` | learned brightness shift | grey-world white balance | histogram matching |")
-    print("|---|---|---|---|---|")
+    print("| identity | `auto` | `exposure` | learned brightness shift | grey-world white balance | histogram matching |")
+    print("|---|---|---|---|---|---|")
     print(f"| {m[0]:.2f} | " + " | ".join(f"{v:.2f} ({v - m[0]:+.2f})" for v in m[1:]) + " |")
     print("\n`auto` at other strengths on the same mix (a model that over- or under-corrects on average gains here):\n")
     print("| strength | " + " | ".join(f"{st:g}" for st in STRENGTHS) + " |")
@@ -128,6 +132,15 @@ def main() -> None:
     moved = [min(60.0, td.psnr8(td.to8(exposure(f8(t8), target - log_brightness(f8(t8)))), t8)) for t8 in held]
     print("\n## 3. Clean held-out photos moved to the training photos' median brightness, vs themselves\n")
     print(f"mean {np.mean(moved):.2f} dB, median {np.median(moved):.2f} dB (training photos' log2 brightness sd {b_train.std():.2f} EV)")
+
+    # 4. the README's example photo (the original darkened by 1.5 EV) at full size
+    from PIL import Image
+
+    bad = np.asarray(Image.open(ROOT / "examples" / "cathedral_underexposed.jpg").convert("RGB"))
+    ref = np.asarray(Image.open(ROOT / "examples" / "gcompris_monument-berlin-cathedral.jpg").convert("RGB"))
+    print("\n## 4. examples/cathedral_underexposed.jpg (−1.5 EV) vs its original, 1024 px\n")
+    print("| identity | `auto` | `exposure` |\n|---|---|---|")
+    print(f"| {td.psnr8(bad, ref):.2f} | {td.psnr8(csrnet.enhance(bad, model), ref):.2f} | {td.psnr8(csrnet.enhance(bad, specialist), ref):.2f} |")
 
 
 if __name__ == "__main__":
