@@ -101,3 +101,15 @@ def test_style_mix_weights_one_zero_equal_first(ref_model):
         mix = csrnet.Blend(((auto, 1.0), (ref_model, 0.0)), mode=mode)
         assert np.array_equal(csrnet.enhance(x, mix), csrnet.enhance(x, auto))
         assert np.array_equal(csrnet.enhance(x, mix, lut_size=33), csrnet.enhance(x, auto, lut_size=33))
+
+
+def test_models_lists_every_bundled_model_with_a_description():
+    from click.testing import CliRunner
+
+    from csrnet.cli import main
+
+    res = CliRunner().invoke(main, ["models"])
+    assert res.exit_code == 0, res.output
+    rows = [line.split("\t") for line in res.output.splitlines()]
+    assert [r[0] for r in rows] == sorted(csrnet.list_models())
+    assert all(len(r) == 4 and r[3].strip() for r in rows), rows  # name, arch, parameters, description

@@ -235,7 +235,7 @@ def models_cmd(show_card: bool) -> None:
         click.echo("no bundled models")
     for name, path in bundled.items():
         m = load_model(name)
-        click.echo(f"{name}\t{m.arch}\t{m.num_parameters:,} params\t{m.meta.get('summary', '')}")
+        click.echo(f"{name}\t{m.arch}\t{m.num_parameters:,} params\t{m.description}")
         card = path.with_suffix(".md")
         if show_card and card.exists():
             click.echo(card.read_text())

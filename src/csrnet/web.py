@@ -248,7 +248,7 @@ def create_app(
                 out.append({
                     "name": name,
                     "arch": m.arch,
-                    "description": str(m.meta.get("summary") or m.meta.get("source") or ""),
+                    "description": m.description,
                     "parameters": m.num_parameters,
                     "bundled": name in list_models(),
                     "default": name == default_model,

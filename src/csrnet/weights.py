@@ -104,6 +104,15 @@ class Model:
         return None if size is None else int(size)
 
     @property
+    def description(self) -> str:
+        """One line for listings: the card's summary, else the local task a CSRNet-L learned, else its source."""
+        if self.meta.get("summary"):
+            return str(self.meta["summary"])
+        if self.meta.get("task"):
+            return f"local look ({self.meta['task']}), {self.meta.get('source', 'trained here')}"
+        return str(self.meta.get("source", ""))
+
+    @property
     def num_parameters(self) -> int:
         return int(sum(t.size for t in self.tensors.values()))
 
