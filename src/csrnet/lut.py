@@ -92,6 +92,12 @@ def _row_blocks(rows: int, threads: int) -> tuple[int, range]:
     return step, range(0, rows, step)
 
 
+def _kernel_rgb(image: np.ndarray) -> tuple[np.ndarray, int, int, int]:
+    """A (H, W, 3) uint8/uint16 image as the kernels read it: contiguous, with H, W and its bit depth."""
+    image = np.ascontiguousarray(image)
+    return image, image.shape[0], image.shape[1], {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}[image.dtype]
+
+
 def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.ndarray | None:
     """Means of ``fy`` x ``fx`` pixel boxes of a (H, W, 3) uint8 or uint16 image, with partial boxes at
     the right and bottom edges (Pillow's ``Image.reduce``), as float32 planes (3, ceil(H/fy), ceil(W/fx))
@@ -99,9 +105,7 @@ def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.nd
     Returns None without the kernel (callers fall back to numpy)."""
     if _kernel is None:
         return None
-    image = np.ascontiguousarray(image)
-    h, w = image.shape[:2]
-    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}[image.dtype]
+    image, h, w, bits = _kernel_rgb(image)
     ho, wo = -(-h // fy), -(-w // fx)
     out = np.empty((3, ho, wo), np.float32)
     step, starts = _row_blocks(ho, threads)
@@ -164,9 +168,7 @@ def downscale_rgb(image: np.ndarray, fx: int, fy: int, box: tuple[float, float, 
     the two steps. Returns None without the kernel."""
     if _kernel is None:
         return None
-    image = np.ascontiguousarray(image)
-    h, w = image.shape[:2]
-    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}[image.dtype]
+    image, h, w, bits = _kernel_rgb(image)
     hr, wr = -(-h // fy), -(-w // fx)
     wo, ho = size
     hb, hk = _bilinear_taps(wr, box[0], box[2], wo)
