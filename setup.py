@@ -6,4 +6,4 @@ back to Pillow's filter (8-bit) and numpy (16-bit/float).
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("csrnet._lut", ["src/csrnet/_lut.c"], optional=True, extra_compile_args=["-O3", "-ffast-math"])])
+setup(ext_modules=[Extension("csrnet.kernels._lut", ["src/csrnet/kernels/_lut.c"], optional=True, extra_compile_args=["-O3", "-ffast-math"])])

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import train_default as td  # noqa: E402  (the held-out split and helpers the card uses)
 
 import csrnet  # noqa: E402
-from csrnet.degrade import exposure, random_degradation, srgb_to_linear  # noqa: E402
+from csrnet.training.degrade import exposure, random_degradation, srgb_to_linear  # noqa: E402
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 QUANTILES = np.linspace(0, 1, 257)

@@ -32,7 +32,8 @@ def timed(fn, *args, **kwargs):
 
 def main() -> None:
     import csrnet
-    from csrnet.photo import Photo, read_photo, srgb_profile, write_photo
+    from csrnet.io.formats import read_photo, write_photo
+    from csrnet.io.photo import Photo, srgb_profile
     from tests.test_formats import _write_dng
 
     ap = argparse.ArgumentParser()

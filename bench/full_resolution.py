@@ -72,7 +72,7 @@ def one(mode: str, path: Path, weights: Path) -> dict:
     elif mode == "torch":
         import torch
 
-        from csrnet.network import CSRNet
+        from csrnet.training.network import CSRNet
 
         torch.set_num_threads(os.cpu_count() or 1)
         net = CSRNet()

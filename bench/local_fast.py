@@ -49,7 +49,7 @@ def psnr8(a: np.ndarray, b: np.ndarray) -> float:
 def inputs(n_photos: int, px: int) -> list[tuple[str, str, np.ndarray]]:
     """(tasks sharing the input, photo name, uint8 input) for the first ``n_photos`` held-out photos."""
     from csrnet import engine
-    from csrnet.local_tasks import LOCAL_TASKS, make_pair, split_photos
+    from csrnet.training.local_tasks import LOCAL_TASKS, make_pair, split_photos
 
     _, held_out = split_photos(PHOTOS)
     out = []
@@ -181,7 +181,7 @@ def main() -> None:
         print(json.dumps(one(mode, Path(path), weights, Path(out))))
         return
     import csrnet
-    from csrnet import lut
+    from csrnet.kernels import lut
 
     tmp = Path(tempfile.mkdtemp(prefix="csrnet-local-fast-"))
     try:

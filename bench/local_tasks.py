@@ -46,10 +46,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from csrnet import engine, network
-from csrnet.data import find_pairs, read_rgb, split_pairs
-from csrnet.local import enhance_local
-from csrnet.local_tasks import LOCAL_TASKS, TASKS, make_pair, split_photos
-from csrnet.lut import apply_lut_array
+from csrnet.training.data import find_pairs, read_rgb, split_pairs
+from csrnet import transform as enhance_local
+from csrnet.training.local_tasks import LOCAL_TASKS, TASKS, make_pair, split_photos
+from csrnet.kernels.lut import apply_lut_array
 from csrnet.weights import Model, load_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]

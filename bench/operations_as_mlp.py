@@ -52,9 +52,9 @@ import torch
 
 import csrnet
 from csrnet import engine
-from csrnet.data import OPERATIONS, apply_operation, read_rgb
-from csrnet.network import create_model
-from csrnet.train import train
+from csrnet.training.data import OPERATIONS, apply_operation, read_rgb
+from csrnet.training.network import create_model
+from csrnet.training.train import train
 from csrnet.weights import Model, save_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -65,10 +65,10 @@ def main() -> None:
     args = ap.parse_args()
 
     import csrnet
-    from csrnet.data import find_pairs, read_rgb
-    from csrnet.lut import apply_lut_array
-    from csrnet.metrics import delta_e76, psnr, to_uint8
-    from csrnet.train import train
+    from csrnet.training.data import find_pairs, read_rgb
+    from csrnet.kernels.lut import apply_lut_array
+    from csrnet.evaluation.metrics import delta_e76, psnr, to_uint8
+    from csrnet.training.train import train
 
     pairs = find_pairs(PAIRS)
     data = {p.name: (to_uint8(read_rgb(p.input)), to_uint8(read_rgb(p.target))) for p in pairs}

@@ -42,8 +42,8 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=None)
     args = ap.parse_args()
     import csrnet
-    from csrnet.metrics import psnr
-    from csrnet.train import train
+    from csrnet.evaluation.metrics import psnr
+    from csrnet.training.train import train
 
     stems = sorted({p.name.rsplit("_", 1)[0] for p in EXPERTS.glob("*_C.jpg")})
     src = {s: load(EXPERTS / f"{s}_C.jpg") for s in stems}

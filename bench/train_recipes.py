@@ -42,8 +42,8 @@ import numpy as np
 import torch
 
 import csrnet
-from csrnet.data import find_pairs, load_pairs, split_pairs
-from csrnet.train import psnr8, train
+from csrnet.training.data import find_pairs, load_pairs, split_pairs
+from csrnet.training.train import psnr8, train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PAIRS = SHARED / "data" / "fivek_pairs"

@@ -61,13 +61,13 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def exposure_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
     """An exposure change of uniform(-2, 2) EV (csrnet.degrade's), named like random_degradation's."""
-    from csrnet.degrade import OPERATIONS
+    from csrnet.training.degrade import OPERATIONS
 
     return OPERATIONS["exposure"](x, rng), ["exposure"]
 
 
 def fault_maker(faults: str):
-    from csrnet.degrade import random_degradation
+    from csrnet.training.degrade import random_degradation
 
     return {"mix": random_degradation, "exposure": exposure_fault}[faults]
 
@@ -117,7 +117,7 @@ def measure(model, held: list[Path], seed: int, faults: str = "mix") -> dict:
     """Held-out: degraded vs restored PSNR on the model's own faults (and on the mix, for a
     specialist), do-no-harm on clean photos, FiveK pairs out of distribution."""
     import csrnet
-    from csrnet.data import find_pairs, read_rgb
+    from csrnet.training.data import find_pairs, read_rgb
 
     ident, restored = _held_out_gain(model, held, seed, fault_maker(faults))
     harm = [psnr8(csrnet.enhance(t, model), t) for t in (to8(load_small(p)) for p in held)]
@@ -220,7 +220,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", type=Path, default=None, help="run folder (default: a temporary one)")
     args = ap.parse_args()
-    from csrnet.train import train
+    from csrnet.training.train import train
     from csrnet.weights import load_model, save_model, sha256_file
 
     kind = KINDS[args.faults]

@@ -119,7 +119,7 @@ def test_killed_training_never_leaves_a_half_written_checkpoint(shared, tmp_path
     """SIGKILL at random moments while train() checkpoints every step: last.pt always loads,
     and --resume carries on from it."""
     torch = pytest.importorskip("torch")
-    from csrnet import train as train_mod
+    from csrnet.training import train as train_mod
 
     pairs = tmp_path / "pairs"
     for sub in ("input", "target"):
@@ -128,7 +128,7 @@ def test_killed_training_never_leaves_a_half_written_checkpoint(shared, tmp_path
             (pairs / sub / f"{n}.png").symlink_to(shared / "data" / "fivek_pairs" / sub / f"{n}.png")
     run = tmp_path / "run"
     settings = dict(iters=400, seed=1, checkpoint_every=1, condition_size=64, batch=2, pixels=256, progress=False)
-    code = f"from csrnet.train import train; train({str(pairs)!r}, {str(run)!r}, resume=True, **{settings!r})"
+    code = f"from csrnet.training.train import train; train({str(pairs)!r}, {str(run)!r}, resume=True, **{settings!r})"
     ckpt = run / "checkpoints" / train_mod.CHECKPOINT_NAME
     rng = random.Random(0)
     iterations = []

@@ -13,9 +13,9 @@ from PIL import Image
 
 import csrnet
 from csrnet.cli import main
-from csrnet.cube import apply_cube, read_cube, write_cube
+from csrnet.io.cube import apply_cube, read_cube, write_cube
 from csrnet.errors import CsrnetError
-from csrnet.lut import apply_lut_array
+from csrnet.kernels.lut import apply_lut_array
 
 from .conftest import PHOTOS
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csrnet.data import OPERATIONS, apply_operation, find_pairs, load_pairs, read_rgb, split_pairs
+from csrnet.training.data import OPERATIONS, apply_operation, find_pairs, load_pairs, read_rgb, split_pairs
 from csrnet.errors import CsrnetError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

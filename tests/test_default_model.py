@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import csrnet
-from csrnet.degrade import exposure, random_degradation
+from csrnet.training.degrade import exposure, random_degradation
 from csrnet.weights import bundled_dir, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]

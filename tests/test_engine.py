@@ -8,7 +8,10 @@ import pytest
 from PIL import Image
 
 import csrnet
-from csrnet.engine import condition_vector, modulated_layers, run_mlp
+from csrnet.arch.layers import condition_vector, modulated_layers, run_mlp
+from csrnet.kernels import lut
+from csrnet.kernels.resize import box_reduce, downscale
+from csrnet.threads import network_threads
 
 from .conftest import GOLDEN, golden_names
 
@@ -31,7 +34,7 @@ def test_exact_mode_reproduces_golden(ref_model, name):
 def test_fast_path_within_50db_of_exact(ref_model, name):
     x = np.asarray(Image.open(GOLDEN / f"{name}_input.png").convert("RGB"))
     exact = csrnet.enhance(x, ref_model, exact=True)
-    fast = csrnet.enhance(x, ref_model, lut_size=csrnet.engine.DEFAULT_LUT_SIZE)  # an explicit size forces the lattice path
+    fast = csrnet.enhance(x, ref_model, lut_size=csrnet.pipeline.DEFAULT_LUT_SIZE)  # an explicit size forces the lattice path
     assert psnr(fast, exact, 255) >= 50.0
     assert np.array_equal(csrnet.enhance(x, ref_model), exact)  # small photos run exactly anyway
 
@@ -51,9 +54,9 @@ def test_fast_path_on_large_photo(ref_model, shared):
 
 def test_condition_size_choices(ref_model, photo_u8):
     """'model' downscales to the stored size; None uses full resolution; an int is a long edge."""
-    full = csrnet.engine.downscale(photo_u8, None)
+    full = downscale(photo_u8, None)
     assert full.shape == photo_u8.shape
-    small = csrnet.engine.downscale(photo_u8, 500)
+    small = downscale(photo_u8, 500)
     assert max(small.shape[:2]) == 500
     a = csrnet.enhance(photo_u8, ref_model, condition_size="model")
     b = csrnet.enhance(photo_u8, ref_model, condition_size=500)
@@ -118,26 +121,26 @@ def test_downscale_box_step_matches_pillow(shape, dtype):
     ints = np.round(np.clip(img, 0, 1) * top).astype(dtype)
     as_float = ints.astype(np.float32) / top  # Pillow's path: float channels, reduce, resample
     for edge in (max(shape) // 7, max(shape) // 13):  # Pillow's box step 2 x 2 (float photos leave it to Pillow), then 4 x 4
-        a, b = csrnet.engine.downscale(ints, edge), csrnet.engine.downscale(as_float, edge)
+        a, b = downscale(ints, edge), downscale(as_float, edge)
         assert a.shape == b.shape and max(a.shape[:2]) == edge and a.dtype == np.float32
         assert np.abs(a - b).max() < 1e-5
-        assert np.abs(csrnet.engine.downscale(ints, edge, threads=1) - a).max() == 0
+        assert np.abs(downscale(ints, edge, threads=1) - a).max() == 0
     if dtype == np.uint8:  # PIL images take Pillow's 8-bit path, which rounds to 8 bits after each of its two steps
-        pillow8 = csrnet.engine.downscale(Image.fromarray(ints), edge)
+        pillow8 = downscale(Image.fromarray(ints), edge)
         assert pillow8.shape == a.shape and np.abs(a - pillow8).max() <= 1.5 / 255
 
 
-@pytest.mark.skipif(not csrnet.lut.HAVE_KERNEL, reason="the compiled kernel is not built")
+@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the compiled kernel is not built")
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_box_means_kernel_matches_numpy(dtype):
-    """The kernel's box means equal numpy's (engine._box_reduce) for odd sizes and factors, partial boxes included."""
+    """The kernel's box means equal numpy's (resize.box_reduce) for odd sizes and factors, partial boxes included."""
     rng = np.random.default_rng(3)
     for shape in [(1, 1), (5, 7), (37, 53), (301, 517)]:
         img = rng.integers(0, np.iinfo(dtype).max + 1, size=(*shape, 3), dtype=dtype)
         for fx, fy in [(1, 1), (2, 3), (4, 1), (6, 6), (40, 9)]:
             for threads in (1, 2, 3):
-                got = csrnet.lut.box_means(img, fx, fy, threads=threads)
-                ref = np.moveaxis(csrnet.engine._box_reduce(img, fx, fy), -1, 0)
+                got = lut.box_means(img, fx, fy, threads=threads)
+                ref = np.moveaxis(box_reduce(img, fx, fy), -1, 0)
                 assert got.shape == ref.shape == (3, -(-shape[0] // fy), -(-shape[1] // fx))
                 np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
 
@@ -146,7 +149,7 @@ def test_lattice_matches_network(ref_model, photo_u8):
     """A baked table, sampled at its nodes, equals the per-pixel network there."""
     table = csrnet.bake_lut(photo_u8, ref_model, size=9, fit=False)
     assert table.shape == (9**3, 3) and table.dtype == np.float32
-    layers = modulated_layers(ref_model, condition_vector(ref_model, csrnet.engine.downscale(photo_u8, 500)))
+    layers = modulated_layers(ref_model, condition_vector(ref_model, downscale(photo_u8, 500)))
     node = np.array([[1.0, 0.5, 0.0]], np.float32)  # r=8, g=4, b=0 on a 9-lattice, red fastest
     assert np.allclose(table[0 * 81 + 4 * 9 + 8], run_mlp(layers, node)[0], atol=1e-6)
     fitted = csrnet.bake_lut(photo_u8, ref_model, size=9)
@@ -156,14 +159,15 @@ def test_lattice_matches_network(ref_model, photo_u8):
 def test_photo_lattice_exact_where_the_photo_needs_it(ref_model, photo_u8):
     """enhance's lattice runs the network only at the nodes of the cells the photo's (downscaled)
     colours occupy: there it equals the full bake; elsewhere it is the half-resolution lattice."""
-    from csrnet.engine import _upsample_lattice, bake_layers, identity_lattice
-    from csrnet.lut import apply_lut_array
+    from csrnet.kernels.lattice import identity_lattice, sample_lattice, upsample_lattice
+    from csrnet.kernels.lut import apply_lut_array
 
-    small = csrnet.engine.downscale(photo_u8, 500)
+    small = downscale(photo_u8, 500)
     layers = modulated_layers(ref_model, condition_vector(ref_model, small))
-    full, part = bake_layers(layers, 49), bake_layers(layers, 49, near=small)
-    coarse = bake_layers(layers, 25)
-    upsampled = _upsample_lattice(coarse, 25)
+    f = lambda colours: run_mlp(layers, colours)  # noqa: E731
+    full, part = sample_lattice(f, 49), sample_lattice(f, 49, near=small)
+    coarse = sample_lattice(f, 25)
+    upsampled = upsample_lattice(coarse, 25)
     # the upsampled half-resolution lattice is what trilinear interpolation of it gives at every node
     assert np.allclose(upsampled, apply_lut_array(identity_lattice(49)[None], coarse, 25)[0], atol=1e-5)
     idx = np.minimum((small.reshape(-1, 3) * 48).astype(np.int64), 47)
@@ -178,9 +182,9 @@ def test_photo_lattice_exact_where_the_photo_needs_it(ref_model, photo_u8):
 def test_threads_give_the_same_numbers(ref_model, photo_u8):
     """The condition net's strips and the MLP's tiles split across threads give the same sums as one
     thread (each row's products are unchanged), and enhance does not depend on its thread count."""
-    small = csrnet.engine.downscale(photo_u8, 500)
+    small = downscale(photo_u8, 500)
     one = condition_vector(ref_model, small)
-    with csrnet.engine.single_threaded_blas():
+    with network_threads(3):
         assert np.array_equal(condition_vector(ref_model, small, threads=3), one)
         layers = modulated_layers(ref_model, one)
         pts = small.reshape(-1, 3)
@@ -190,7 +194,7 @@ def test_threads_give_the_same_numbers(ref_model, photo_u8):
         assert np.array_equal(csrnet.enhance(photo_u8, ref_model, exact=exact, lut_size=49, threads=3), a)
 
 
-def test_single_threaded_blas_nests_and_restores():
+def test_network_threads_nests_and_restores():
     """From the main thread: BLAS on one thread inside, nested calls included, the limits before
     restored on leaving. From another thread it changes nothing (OpenBLAS ignores those changes)."""
     import threading
@@ -201,17 +205,17 @@ def test_single_threaded_blas_nests_and_restores():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
     before = blas_threads()
-    with csrnet.engine.single_threaded_blas():
-        assert all(n == 1 for n in blas_threads())
-        with csrnet.engine.single_threaded_blas():
+    with network_threads(2) as n:
+        assert n == 2 and all(n == 1 for n in blas_threads())
+        with network_threads(2):
             assert all(n == 1 for n in blas_threads())
         assert all(n == 1 for n in blas_threads())
     assert blas_threads() == before
     seen = []
 
     def worker():
-        with csrnet.engine.single_threaded_blas():
-            seen.append(blas_threads())
+        with network_threads(2) as n:
+            seen.append(blas_threads() if n == 1 else None)
 
     t = threading.Thread(target=worker)
     t.start()
@@ -224,17 +228,17 @@ def test_conjugate_gradient_solves_the_fit_system():
     from scipy.sparse import identity
     from scipy.sparse.linalg import spsolve
 
-    from csrnet.engine import _conjugate_gradient, _interp_matrix
+    from csrnet.kernels.lattice import conjugate_gradient, interp_matrix
 
     rng = np.random.default_rng(0)
     pts = (rng.random((3000, 3)) ** 3).astype(np.float32)  # crowded near black, as photos are
-    m = _interp_matrix(pts, 9).tocsc()
+    m = interp_matrix(pts, 9).tocsc()
     normal = (m.T @ m + 1e-3 * identity(9**3)).tocsr()
     b = m.T @ rng.random((3000, 3))
     want = np.stack([spsolve(normal.tocsc(), b[:, c]) for c in range(3)], -1)
-    got = _conjugate_gradient(normal, b, np.zeros_like(b), 300)
+    got = conjugate_gradient(normal, b, np.zeros_like(b), 300)
     assert np.abs(got - want).max() < 1e-6 * np.abs(want).max()
-    few = _conjugate_gradient(normal, b, np.zeros_like(b), 5)  # the fit's 5 steps cut the residual ~60x here
+    few = conjugate_gradient(normal, b, np.zeros_like(b), 5)  # the fit's 5 steps cut the residual ~60x here
     assert np.linalg.norm(normal @ few - b) < 0.03 * np.linalg.norm(b)
 
 
@@ -264,7 +268,7 @@ def test_style_blend(ref_model, photo_u8):
 def test_enhance_path_does_not_import_torch(ref_weights, tmp_path):
     code = f"""
 import sys, numpy as np, csrnet
-from csrnet.photo import read_photo, write_photo
+from csrnet.io.formats import read_photo, write_photo
 m = csrnet.load_model({str(ref_weights)!r})
 x = (np.random.default_rng(0).random((64, 80, 3)) * 255).astype(np.uint8)
 csrnet.enhance(x, m); csrnet.enhance(x, m, exact=True); csrnet.bake_lut(x, m, size=17)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csrnet import metrics as M
+from csrnet.evaluation import metrics as M
 from csrnet.errors import CsrnetError
-from csrnet.evaluate import IDENTITY, _model_input, evaluate, read_csv
+from csrnet.evaluation.evaluate import IDENTITY, _model_input, evaluate, read_csv
 from csrnet.weights import Model, expected_shapes
 
 from .conftest import PAIRS

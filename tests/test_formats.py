@@ -12,7 +12,9 @@ from PIL import Image
 
 import csrnet
 from csrnet.cli import main
-from csrnet.photo import Photo, decode_raw, is_srgb, read_photo, srgb_profile, write_photo
+from csrnet.io.codecs import decode_raw
+from csrnet.io.formats import read_photo, write_photo
+from csrnet.io.photo import Photo, is_srgb, srgb_profile
 
 from .conftest import PHOTOS
 

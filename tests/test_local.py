@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from csrnet.errors import CsrnetError
-from csrnet.local import enhance_local
-from csrnet.weights import ARCHITECTURES, Model, load_model, save_model
+from csrnet import transform as enhance_local
+from csrnet.weights import Model, expected_shapes, load_model, save_model
 
 torch = pytest.importorskip("torch")
-from csrnet.network import CSRNet, CSRNetL, count_parameters, create_model  # noqa: E402
+from csrnet.training.network import CSRNet, CSRNetL, count_parameters, create_model  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = Path(__file__).resolve().parent / "data"
@@ -58,7 +58,7 @@ def test_parameters_and_registry() -> None:
     assert count_parameters(CSRNetL()) == 54959 <= 2 * count_parameters(CSRNet())
     assert isinstance(create_model("csrnet-l"), CSRNetL)
     names = dict(CSRNetL().state_dict())
-    assert {k: tuple(v.shape) for k, v in names.items()} == ARCHITECTURES["csrnet-l"]
+    assert {k: tuple(v.shape) for k, v in names.items()} == expected_shapes("csrnet-l")
 
 
 def test_untrained_csrnet_l_is_csrnet() -> None:
@@ -86,7 +86,7 @@ def test_numpy_matches_torch(upsample: str, shape: tuple[int, int], zero_mean: b
 
 @pytest.mark.parametrize("upsample", ["bilinear", "guided"])
 def test_condition_on_downscaled_copy_matches_torch(upsample: str) -> None:
-    from csrnet.engine import downscale
+    from csrnet.kernels.resize import downscale
 
     net, model = _random_model(upsample, condition_size=48)
     img = _image(150, 101)
@@ -101,9 +101,14 @@ def test_condition_on_downscaled_copy_matches_torch(upsample: str) -> None:
 def test_tiles_join_without_seams(upsample: str) -> None:
     _, model = _random_model(upsample)
     img = _image(301, 517)
-    whole = enhance_local(img, model, strength=1.0, exact=True, tile_pixels=10**9)
+    from csrnet.arch.csrnet_l import local_maps, run_exact
+    from csrnet.pipeline import condition_copy
+
+    maps = local_maps(model, condition_copy(img, model))
+    whole = run_exact(img, model, maps, tile_pixels=10**9)
+    assert np.array_equal(enhance_local(img, model, exact=True), run_exact(img, model, maps))
     for tile in (997, 4096):  # tiles split rows and (517 > 512) columns at odd places
-        tiled = enhance_local(img, model, strength=1.0, exact=True, tile_pixels=tile)
+        tiled = run_exact(img, model, maps, tile_pixels=tile, threads=2)
         np.testing.assert_allclose(tiled, whole, atol=1e-6, rtol=0)
 
 
@@ -128,8 +133,8 @@ def test_strength_and_errors(tmp_path: Path) -> None:
     again = load_model(path)
     assert again.arch == "csrnet-l" and again.meta["upsample"] == "guided"
     np.testing.assert_array_equal(enhance_local(img, again, strength=1.0, exact=True), full)
-    with pytest.raises(CsrnetError, match="not csrnet-l"):
-        enhance_local(img, Model(model.tensors, {"arch": "csrnet"}), strength=1.0, exact=True)
+    with pytest.raises(CsrnetError, match="unknown architecture 'csrnet-x'"):
+        enhance_local(img, Model(model.tensors, {"arch": "csrnet-x"}), strength=1.0, exact=True)
     with pytest.raises(CsrnetError, match="H x W x 3"):
         enhance_local(img[..., :2], model, strength=1.0, exact=True)
 
@@ -147,8 +152,9 @@ def test_shipped_model_card_and_size(task: str) -> None:
 @pytest.mark.parametrize("task", SHIPPED_TASKS)
 def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos(task: str) -> None:
     """The bundled CSRNet-L vs a CSRNet trained by the same loop on the same pairs, 6 held-out photos."""
-    from csrnet import engine
-    from csrnet.local_tasks import make_pair, split_photos
+    from csrnet.arch.layers import condition_vector, modulated_layers, run_mlp
+    from csrnet.kernels.resize import downscale
+    from csrnet.training.local_tasks import make_pair, split_photos
     from PIL import Image
 
     photos = shared_dir() / "data" / "photos"
@@ -156,10 +162,10 @@ def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos(task: str) -> None:
     _, held_out = split_photos(photos)
     gains = []
     for p in held_out[:6]:
-        photo = engine.downscale(np.asarray(Image.open(p).convert("RGB")), 256)
+        photo = downscale(np.asarray(Image.open(p).convert("RGB")), 256)
         x, y = make_pair(task, photo, p.stem)
-        layers = engine.modulated_layers(glob, engine.condition_vector(glob, engine.downscale(x, glob.condition_size)))
-        g = engine.run_mlp(layers, x.reshape(-1, 3)).reshape(x.shape)
+        layers = modulated_layers(glob, condition_vector(glob, downscale(x, glob.condition_size)))
+        g = run_mlp(layers, x.reshape(-1, 3)).reshape(x.shape)
         lo = enhance_local(x, local, strength=1.0, exact=True)
 
         def psnr(a: np.ndarray) -> float:
@@ -174,7 +180,7 @@ def test_shadow_task_lifts_regions_not_tones() -> None:
     """The shadows task's target depends on a pixel's surroundings, not only its colour: the same grey
     is lifted inside a dark region and left alone inside a bright one (no tone curve can do that)."""
     pytest.importorskip("cv2")
-    from csrnet.local_tasks import make_pair
+    from csrnet.training.local_tasks import make_pair
 
     x = np.full((64, 128, 3), 0.25, np.float32)
     x[:, 64:] = 0.75  # dark left half, bright right half

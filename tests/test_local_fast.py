@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 
 import csrnet
-from csrnet import engine, local, lut
-from csrnet.local import bake_grid, enhance_local, grid_taps, local_maps
+from csrnet.arch import csrnet_l as local
+from csrnet.kernels import lut
+from csrnet.kernels.resize import downscale
+from csrnet.pipeline import condition_copy
+from csrnet import transform as enhance_local
+from csrnet.arch.csrnet_l import bake_grid, grid_taps, local_maps
 from csrnet.weights import load_model
 
 from .conftest import need_shared
@@ -52,14 +56,14 @@ def test_fast_matches_exact_on_held_out_photos(model) -> None:
     """>= 45 dB from exact mode (8-bit output) on held-out photos, default fast path (C kernel where built)."""
     from PIL import Image
 
-    from csrnet.local_tasks import make_pair, split_photos
+    from csrnet.training.local_tasks import make_pair, split_photos
 
     _, held_out = split_photos(need_shared() / "data" / "photos")
     scores = []
     # the raw photo (the input of clahe, clarity, shadows and gradfilter) and a vignetted one
     for task, photos in (("gradfilter", held_out[:2]), ("vignetting", held_out[2:3])):
         for p in photos:
-            photo = engine.downscale(np.asarray(Image.open(p).convert("RGB")), 256)
+            photo = downscale(np.asarray(Image.open(p).convert("RGB")), 256)
             x8 = np.round(make_pair(task, photo, p.stem)[0] * 255).astype(np.uint8)
             exact = csrnet.enhance(x8, model, exact=True)
             fast = csrnet.enhance(x8, model, lut_size=local.DEFAULT_GRID_LUT_SIZE)  # lut_size: the fast path even at 256 px
@@ -118,7 +122,7 @@ def test_kernel_rejects_bad_buffers() -> None:
 
 def test_threads_and_blocks_do_not_change_the_output(monkeypatch, model) -> None:
     x = _photo(203, 61)
-    maps = local_maps(model, engine._condition_input(x, model, "model"))
+    maps = local_maps(model, condition_copy(x, model, "model"))
     tables = bake_grid(model, maps, 9, threads=1)
     np.testing.assert_array_equal(bake_grid(model, maps, 9, threads=3), tables)
     rows, cols = grid_taps(203, maps.grid[0]), grid_taps(61, maps.grid[1])
@@ -158,7 +162,7 @@ def test_strength(model) -> None:
     x = _photo()
     x8 = np.round(x * 255).astype(np.uint8)
     np.testing.assert_array_equal(enhance_local(x, model, exact=False, strength=0.0), x)
-    maps = local_maps(model, engine._condition_input(x, model, "model"))
+    maps = local_maps(model, condition_copy(x, model, "model"))
     rows, cols = grid_taps(x.shape[0], maps.grid[0]), grid_taps(x.shape[1], maps.grid[1])
     ident = bake_grid(model, maps, 5, strength=0.0)  # strength is folded into the tables: 0 -> the identity lattice
     np.testing.assert_array_equal(lut.apply_grid_uint(x8, ident, 5, rows, cols), x8)

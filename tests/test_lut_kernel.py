@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from csrnet import lut
+from csrnet.kernels import lut
 
 
 def _table(size: int, rng: np.random.Generator) -> np.ndarray:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from csrnet import metrics as M
+from csrnet.evaluation import metrics as M
 from csrnet.errors import CsrnetError
 
 # Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,

@@ -6,7 +6,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from csrnet.network import CSRNet, count_parameters, create_model  # noqa: E402
+from csrnet.training.network import CSRNet, count_parameters, create_model  # noqa: E402
 
 from .conftest import CHECKPOINT, GOLDEN, golden_names  # noqa: E402
 

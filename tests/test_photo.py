@@ -7,7 +7,8 @@ import pytest
 from PIL import Image, ImageCms
 
 from csrnet.errors import CsrnetError
-from csrnet.photo import atomic_write, read_photo, write_photo
+from csrnet.io.atomic import atomic_write
+from csrnet.io.formats import read_photo, write_photo
 
 
 def _exif_bytes(orientation: int = 6) -> bytes:

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 import csrnet  # noqa: E402
 from csrnet.errors import CsrnetError  # noqa: E402
-from csrnet.train import train  # noqa: E402
+from csrnet.training.train import train  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PAIRS = ("a4514", "a4553", "a4725")  # three dark FiveK inputs, identity PSNR ~15.5 dB
@@ -68,8 +68,8 @@ def test_short_run_lowers_loss_beats_identity_and_exports(few_pairs: Path, tmp_p
     assert m["data"]["train_count"] == 3 and m["training"]["seed"] == 0
 
     # The exported file runs in the torch-free engine and beats identity there too.
-    from csrnet.data import read_rgb
-    from csrnet.train import psnr8
+    from csrnet.training.data import read_rgb
+    from csrnet.training.train import psnr8
 
     x = read_rgb(few_pairs / "input" / f"{PAIRS[0]}.png")
     y = read_rgb(few_pairs / "target" / f"{PAIRS[0]}.png")
@@ -84,7 +84,7 @@ def test_resume_after_sigkill_equals_uninterrupted(few_pairs: Path, tmp_path: Pa
 
     run = tmp_path / "killed"
     code = (
-        "import torch; torch.set_num_threads(1); from csrnet.train import train; "
+        "import torch; torch.set_num_threads(1); from csrnet.training.train import train; "
         f"train({str(few_pairs)!r}, {str(run)!r}, **{settings!r})"
     )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
@@ -127,7 +127,7 @@ def test_refuses_to_overwrite_or_resume_with_other_settings(few_pairs: Path, tmp
 
 
 def test_paper_recipe_schedule_and_bad_data_fail_before_training(few_pairs: Path, tmp_path: Path) -> None:
-    from csrnet.train import TrainConfig, _lr_factor
+    from csrnet.training.train import TrainConfig, _lr_factor
 
     cfg = TrainConfig("csrnet", "paper", 600, 0, None, None, None, 1e-4, 1, 0, ())
     assert [_lr_factor(cfg, i) for i in (0, 99, 100, 250, 599)] == [1.0, 1.0, 0.5, 0.25, 0.03125]

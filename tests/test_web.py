@@ -18,7 +18,7 @@ from csrnet.cli import main
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
-create_app = pytest.importorskip("csrnet.web").create_app
+create_app = pytest.importorskip("csrnet.web.app").create_app
 with warnings.catch_warnings():  # starlette >= 1.x nudges from httpx towards httpx2; both work
     warnings.simplefilter("ignore")
     TestClient = pytest.importorskip("fastapi.testclient").TestClient
@@ -67,7 +67,11 @@ def _assert_one_line_error(r, status: int) -> str:
 def test_page_is_self_contained(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    page = r.text
+    assert 'src="/static/app.js"' in r.text and 'href="/static/style.css"' in r.text
+    assets = [client.get("/static/app.js"), client.get("/static/style.css")]
+    assert [a.status_code for a in assets] == [200, 200]
+    assert assets[0].headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    page = r.text + "".join(a.text for a in assets)
     for part in ('type="file"', 'id="model"', 'type="range"', 'max="1.5"', 'value="1"', 'id="format"',
                  ">Enhance<", ">Download<", ">Export .cube<", "/api/enhance", "/api/lut", "/api/models", "dragover"):
         assert part in page, part
@@ -144,7 +148,7 @@ def test_jpeg_preview_is_the_shrunk_photo_retouched(client):
     assert r.status_code == 200, r.text
     small = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
     assert small.shape == (200, 300, 3)
-    from csrnet.engine import downscale
+    from csrnet.kernels.resize import downscale
 
     pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     shrunk = np.clip(downscale(pixels, 300) * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -188,7 +192,8 @@ def test_too_large():
 
 
 def test_lut_export_is_the_cli_cube(client, tmp_path):
-    from csrnet.cube import export_look, read_cube
+    from csrnet.io.cube import read_cube
+    from csrnet.looks import export_look
 
     data = _jpeg_with_exif(1200, 800)  # over the condition copy's 500 px
     r = _post(client, "/api/lut", "look.jpg", data, size=17, strength=0.7)
@@ -223,7 +228,7 @@ def test_cli_web_command(monkeypatch, tmp_path):
     res = runner.invoke(main, ["web", "--model", str(tmp_path / "absent.safetensors")])  # fails before serving
     assert res.exit_code == 2 and "absent.safetensors" in res.output
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the web extra were not installed
-    monkeypatch.delitem(sys.modules, "csrnet.web")
+    monkeypatch.delitem(sys.modules, "csrnet.web.app")
     res = runner.invoke(main, ["web"])
     assert res.exit_code == 2 and 'pip install "csrnet-retouch[web]"' in res.output
     assert len(res.output.strip().splitlines()) == 1

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import stat
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .engine import enhance
-from .errors import CsrnetError
-from .photo import DEFAULT_MAX_PIXELS, FORMATS, HEIF_EXTENSIONS, RAW_EXTENSIONS, read_photo, write_photo
+from .errors import CsrnetError, OutputExistsError
+from .io.atomic import remove_stale_temporaries
+from .io.formats import default_output, input_extensions, read_photo, write_photo
+from .io.photo import DEFAULT_MAX_PIXELS
+from .pipeline import Blend, enhance
+from .threads import parallel_files
 from .weights import Model
 
-__all__ = ["Job", "Result", "Report", "collect_inputs", "plan_jobs", "run_batch", "IMAGE_EXTENSIONS"]
+__all__ = ["Job", "Result", "Report", "Retouch", "collect_inputs", "enhancer", "output_path", "plan_jobs", "process", "run_batch", "IMAGE_EXTENSIONS"]
 
 #: Extensions picked up when a folder is given (files named explicitly are always tried).
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"} | RAW_EXTENSIONS | HEIF_EXTENSIONS
-_EXT_FORMAT = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".tif": "tif", ".tiff": "tif"}
+IMAGE_EXTENSIONS = input_extensions()
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,12 @@ def collect_inputs(paths: Iterable[str], *, recursive: bool = False, exclude_suf
 
 def output_path(src: Path, root: Path, out_dir: Path | None, *, suffix: str, fmt: str | None) -> Path:
     """Where ``src`` goes: ``out_dir`` mirroring the sub-path below ``root``, or beside ``src``; ``stem + suffix + ext``."""
-    # default output: the input's format; camera RAW -> 16-bit TIFF (keeps the developed 16 bits),
-    # HEIC -> JPEG (phone photos are 8-bit and viewed as JPEG), anything else -> TIFF
+    # the format table decides (csrnet.io.formats.default_output): the input's format where csrnet
+    # writes it, keeping its extension's spelling (.jpeg stays .jpeg); camera RAW -> 16-bit TIFF,
+    # HEIC -> JPEG, others -> TIFF
+    out = default_output(src, fmt)
     suffix_in = src.suffix.lower()
-    ext = FORMATS[fmt][1] if fmt else (suffix_in if suffix_in in _EXT_FORMAT else ".jpg" if suffix_in in HEIF_EXTENSIONS else ".tif")
+    ext = suffix_in if fmt is None and suffix_in in out.extensions else out.extension
     name = src.stem + suffix + ext
     if out_dir is None:
         return src.with_name(name)
@@ -182,20 +185,28 @@ def plan_jobs(inputs: list[tuple[Path, Path]], out_dir: Path | None, *, suffix: 
     return jobs, errors
 
 
-def process(job: Job, model: Model, *, strength: float = 1.0, exact: bool = False, fmt: str | None = None,
-            quality: int = 95, overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-            condition_size: int | str | None = "model") -> Result:
-    """Enhance one file; never raises for a bad file (the result says why)."""
+#: What a batch does to each photo's pixels (PIL image or uint8/uint16 array in, the same type out).
+Retouch = Callable[[Any], Any]
+
+
+def enhancer(model: Model | Blend, *, strength: float = 1.0, exact: bool = False, condition_size: int | str | None = "model") -> Retouch:
+    """The :data:`Retouch` of ``csrnet enhance``: :func:`csrnet.enhance` with these settings."""
+    return lambda pixels: enhance(pixels, model, strength=strength, exact=exact, condition_size=condition_size)  # type: ignore[arg-type]
+
+
+def process(job: Job, retouch: Retouch, *, fmt: str | None = None, quality: int = 95, overwrite: bool = False,
+            max_pixels: int = DEFAULT_MAX_PIXELS) -> Result:
+    """Read, retouch and write one file; never raises for a bad file (the result says why)."""
     if job.dst.exists() and not overwrite:
         return Result(job, "skipped", f"{job.dst}: exists")
     try:
         photo = read_photo(job.src, max_pixels=max_pixels, jpeg_array=True)
-        out = enhance(photo.pixels, model, strength=strength, exact=exact, condition_size=condition_size)
+        out = retouch(photo.pixels)
         job.dst.parent.mkdir(parents=True, exist_ok=True)
         write_photo(photo.with_pixels(out), job.dst, format=fmt, quality=quality, overwrite=overwrite)
+    except OutputExistsError as e:  # another process finished it first
+        return Result(job, "skipped", str(e))
     except CsrnetError as e:
-        if job.dst.exists() and not overwrite and "exists" in str(e):
-            return Result(job, "skipped", str(e))  # another process finished it first
         msg = str(e)
         return Result(job, "failed", msg if msg.startswith(str(job.src)) else f"{job.src}: {msg}")
     except MemoryError:
@@ -208,46 +219,9 @@ def process(job: Job, model: Model, *, strength: float = 1.0, exact: bool = Fals
     return Result(job, "done")
 
 
-#: Temporary files of :func:`csrnet.photo.atomic_write`: ``.<name>.<pid>.<8 hex>.tmp``.
-_TMP_NAME = re.compile(r"^\..*\.(\d+)\.[0-9a-f]{8}\.tmp$", re.DOTALL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def remove_stale_temporaries(folders: Iterable[Path]) -> int:
-    """Delete temporary files a killed run left in ``folders`` (their process is gone); returns the count.
-
-    A SIGKILL leaves no chance to clean up, so the next run does it. Files of live
-    processes (another csrnet writing to the same folder) and of this process are kept.
-    """
-    removed = 0
-    for folder in folders:
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for e in entries:
-            m = _TMP_NAME.match(e.name)
-            if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
-                try:
-                    os.unlink(e.path)
-                    removed += 1
-                except OSError:
-                    pass
-    return removed
-
-
-def run_batch(jobs: list[Job], model: Model, *, workers: int = 2, stop: threading.Event | None = None,
+def run_batch(jobs: list[Job], retouch: Retouch, *, workers: int = 2, stop: threading.Event | None = None,
               on_result: Callable[[Result], None] | None = None, **options) -> list[Result]:
-    """Process ``jobs`` on ``workers`` threads (decode, lattice and encode release the GIL, so files
+    """Process ``jobs`` with ``retouch`` (see :func:`process` for ``options``) on ``workers`` threads (decode, lattice and encode release the GIL, so files
     overlap across cores). Setting ``stop`` lets running files finish and starts no new one.
     Results come back in job order."""
     stop = stop or threading.Event()
@@ -256,16 +230,14 @@ def run_batch(jobs: list[Job], model: Model, *, workers: int = 2, stop: threadin
     def one(job: Job) -> Result:
         if stop.is_set():
             return Result(job, "not started")
-        result = process(job, model, **options)
+        result = process(job, retouch, **options)
         if on_result:
             on_result(result)
         return result
 
     if workers <= 1 or len(jobs) <= 1:
         return [one(j) for j in jobs]
-    from threadpoolctl import threadpool_limits
-
     # Files already run in parallel; multi-threaded BLAS inside each would oversubscribe the
     # cores, and OpenBLAS's spinning threads then make the small lattice solve 4x slower.
-    with threadpool_limits(limits=1), ThreadPoolExecutor(workers) as pool:
+    with parallel_files(workers) as pool:
         return list(pool.map(one, jobs))

@@ -16,6 +16,9 @@ from pathlib import Path
 import click
 
 from .errors import CsrnetError
+from .arch import architectures
+from .io.formats import output_formats
+from .threads import default_threads
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -72,11 +75,11 @@ def _load(model: str):
 @click.option("-s", "--strength", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True, help="0 = original, 1 = full effect.")
 @click.option("--exact", is_flag=True, help="Run the network on every pixel instead of the baked 3D lattice (slower).")
 @click.option("--suffix", default=None, help="Added to output file names. Default: '_csrnet' beside inputs, '' with --output.")
-@click.option("--format", "fmt", type=click.Choice(["jpg", "png", "tif"]), default=None, help="Output format. Default: the input's.")
+@click.option("--format", "fmt", type=click.Choice(output_formats()), default=None, help="Output format. Default: the input's.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder arguments.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never replaced).")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1), show_default=True, help="Files processed at once.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=min(2, default_threads()), show_default=True, help="Files processed at once.")
 @click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse larger images (decompression-bomb guard). Default 250 MP.")
 @click.option("--style", default=None, help="Blend models instead of --model: 'modelA:0.7,modelB:0.3'.")
 @click.option("--style-mode", type=click.Choice(["lut", "modulation"]), default="lut", show_default=True,
@@ -95,13 +98,13 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # it logs corrupt-file details besides raising
     warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"csrnet: warning: {_one_line(str(message))}", err=True)
 
-    from .batch import plan_jobs, collect_inputs, run_batch, Report
-    from .photo import DEFAULT_MAX_PIXELS
+    from .batch import Report, collect_inputs, enhancer, plan_jobs, run_batch
+    from .io.photo import DEFAULT_MAX_PIXELS
 
     if style and model:
         _fail("give either --model or --style, not both")
     if style:
-        from .engine import parse_style
+        from .pipeline import parse_style
 
         net = parse_style(style, style_mode)
     else:
@@ -141,7 +144,7 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
 
     try:
         report.results = run_batch(
-            jobs_list, net, workers=jobs, stop=stop, on_result=on_result, strength=strength, exact=exact,
+            jobs_list, enhancer(net, strength=strength, exact=exact), workers=jobs, stop=stop, on_result=on_result,
             fmt=fmt, quality=quality, overwrite=overwrite, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         )
     finally:
@@ -178,28 +181,31 @@ def _default_model() -> str:
 @click.option("--apply", "apply_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Apply this .cube file (ours or any tool's) to PHOTOS instead of exporting.")
 @click.option("--suffix", default=None, help="With --apply: added to output names. Default: '_<cube name>' beside inputs, '' with -o.")
-@click.option("--format", "fmt", type=click.Choice(["jpg", "png", "tif"]), default=None, help="With --apply: output format. Default: the input's.")
+@click.option("--format", "fmt", type=click.Choice(output_formats()), default=None, help="With --apply: output format. Default: the input's.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 def lut_cmd(photos, output, size, model, strength, apply_path, suffix, fmt, quality, overwrite) -> None:
     """Export a photo's look as a .cube 3D LUT (csrnet lut PHOTO -o look.cube), or apply one (--apply look.cube PHOTO...)."""
-    from . import cube
-
     if apply_path is None:
+        from .looks import export_look
+
         if len(photos) != 1 or output is None:
             _fail("export takes one PHOTO and -o LOOK.cube (to apply a .cube file, use --apply LOOK.cube PHOTO...)")
-        click.echo(str(cube.export_look(photos[0], output, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
+        click.echo(str(export_look(photos[0], output, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
         return
-    from .batch import Report, collect_inputs, plan_jobs
+    from .batch import Report, collect_inputs, plan_jobs, run_batch
+    from .io.cube import apply_cube, read_cube
 
-    look = cube.read_cube(apply_path)
+    look = read_cube(apply_path)
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
     suffix = ("" if output is not None else f"_{apply_path.stem}") if suffix is None else suffix
     inputs, errors = collect_inputs(photos, exclude_suffix=suffix if output is None else "")
     jobs_list, plan_errors = plan_jobs(inputs, output, suffix=suffix, fmt=fmt)
     report = Report(errors=errors + plan_errors)
-    report.results = [cube.apply_cube_job(job, look, fmt=fmt, quality=quality, overwrite=overwrite) for job in jobs_list]
+    # the same parallel file path as `csrnet enhance`, with the .cube's table in the lattice kernel
+    report.results = run_batch(jobs_list, lambda pixels: apply_cube(pixels, look), workers=min(2, default_threads()),
+                               fmt=fmt, quality=quality, overwrite=overwrite)
     for line in report.failures:
         click.echo(f"csrnet: failed: {line}", err=True)
     for result in report.results:
@@ -251,7 +257,7 @@ def models_cmd(show_card: bool) -> None:
 @click.option("--init", default=None, help="Start from these weights (bundled name, .safetensors, released .pth).")
 @click.option("--freeze", type=click.Choice(["base", "condition"]), default=None, help="Train only the conditional branch (base) or only the base network (condition).")
 @click.option("--recipe", type=click.Choice(["fast", "paper"]), default="fast", show_default=True)
-@click.option("--arch", type=click.Choice(["csrnet", "csrnet-l"]), default="csrnet", show_default=True)
+@click.option("--arch", type=click.Choice(sorted(architectures())), default="csrnet", show_default=True)
 @click.option("--iters", type=click.IntRange(1), default=None, help="Training steps (default: the recipe's; schedules scale with it).")
 @click.option("--condition-size", type=click.IntRange(16), default=None, help="Long edge (px) the condition network sees (default: the init model's, else 500).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -262,7 +268,7 @@ def models_cmd(show_card: bool) -> None:
 def train(pairs_dir, out_dir, val_dir, val_fraction, list_file, init, freeze, recipe, arch, iters, condition_size, seed, resume, minutes, threads, device) -> None:
     """Train or fine-tune a model on before/after pairs; exports torch-free weights with a model card."""
     try:
-        from .train import train as run_train
+        from .training.train import train as run_train
     except ImportError:
         _fail("training needs PyTorch: pip install 'csrnet-retouch[train]'")
     weights = run_train(pairs_dir, out_dir, val_dir=val_dir, val_fraction=val_fraction, list_file=list_file, init=init,
@@ -294,7 +300,7 @@ def train(pairs_dir, out_dir, val_dir, val_fraction, list_file, init, freeze, re
               help="Long edge (px) the condition network sees: 'model' (stored in the weights), 'full', or a number.")
 def evaluate(pairs_dir, models, report_dir, list_file, split, exact, condition_size) -> None:
     """Score models against retouched targets: PSNR, SSIM, 3D-LUT SSIM, ΔE76, ΔE2000 per image and mean."""
-    from .evaluate import evaluate as run_evaluate
+    from .evaluation.evaluate import evaluate as run_evaluate
 
     if condition_size == "full":
         cs = None
@@ -321,10 +327,10 @@ def web(host, port, model, max_pixels) -> None:
     try:
         import uvicorn
 
-        from .web import create_app
+        from .web.app import create_app
     except ImportError:
         _fail('the web app needs FastAPI and uvicorn: pip install "csrnet-retouch[web]"')
-    from .photo import DEFAULT_MAX_PIXELS
+    from .io.photo import DEFAULT_MAX_PIXELS
 
     app = create_app(model, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     shown = f"[{host}]" if ":" in host else host

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CsrnetError
+from .arch import get_architecture
+from .errors import MissingDependencyError, ModelError
 
 __all__ = [
     "Model",
-    "ARCHITECTURES",
     "expected_shapes",
     "load_model",
     "save_model",
@@ -37,49 +37,9 @@ FORMAT_VERSION = 1
 META_KEY = "csrnet"
 
 
-def _csrnet_shapes(in_nc: int = 3, out_nc: int = 3, nf: int = 64, cf: int = 32) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {
-        "cond_net.conv1.weight": (cf, in_nc, 7, 7),
-        "cond_net.conv1.bias": (cf,),
-        "cond_net.conv2.weight": (cf, cf, 3, 3),
-        "cond_net.conv2.bias": (cf,),
-        "cond_net.conv3.weight": (cf, cf, 3, 3),
-        "cond_net.conv3.bias": (cf,),
-        "conv1.weight": (nf, in_nc, 1, 1),
-        "conv1.bias": (nf,),
-        "conv2.weight": (nf, nf, 1, 1),
-        "conv2.bias": (nf,),
-        "conv3.weight": (out_nc, nf, 1, 1),
-        "conv3.bias": (out_nc,),
-    }
-    for i, c in ((1, nf), (2, nf), (3, out_nc)):
-        for kind in ("scale", "shift"):
-            shapes[f"cond_{kind}{i}.weight"] = (c, cf)
-            shapes[f"cond_{kind}{i}.bias"] = (c,)
-    return shapes
-
-
-def _csrnet_l_shapes(nf: int = 64, out_nc: int = 3, cf: int = 32) -> dict[str, tuple[int, ...]]:
-    """CSRNet-L (csrnet.network.CSRNetL): CSRNet's tensors plus the spatial branch ``local_net``."""
-    return {
-        **_csrnet_shapes(nf=nf, out_nc=out_nc, cf=cf),
-        "local_net.conv.weight": (cf, cf + 2, 3, 3),
-        "local_net.conv.bias": (cf,),
-        "local_net.head.weight": (2 * (2 * nf + out_nc), cf, 1, 1),
-        "local_net.head.bias": (2 * (2 * nf + out_nc),),
-    }
-
-
-#: Tensor names and shapes of each architecture the engine can run.
-ARCHITECTURES: dict[str, dict[str, tuple[int, ...]]] = {"csrnet": _csrnet_shapes(), "csrnet-l": _csrnet_l_shapes()}
-
-
 def expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
-    """Tensor name -> shape for ``arch``; raises :class:`CsrnetError` for an unknown one."""
-    try:
-        return ARCHITECTURES[arch]
-    except KeyError:
-        raise CsrnetError(f"unknown architecture {arch!r} (known: {', '.join(sorted(ARCHITECTURES))})") from None
+    """Tensor name -> shape for ``arch`` (from the architecture registry); :class:`ModelError` for an unknown one."""
+    return get_architecture(arch).tensor_shapes()
 
 
 @dataclass
@@ -124,20 +84,20 @@ def validate(tensors: dict[str, np.ndarray], arch: str, source: str) -> dict[str
     """Check names and shapes against ``arch``; return float32 contiguous copies."""
     try:
         shapes = expected_shapes(arch)
-    except CsrnetError as e:  # name the file, not only the architecture
-        raise CsrnetError(f"{source}: {e}") from None
+    except ModelError as e:  # name the file, not only the architecture
+        raise ModelError(f"{source}: {e}") from None
     missing = sorted(set(shapes) - set(tensors))
     extra = sorted(set(tensors) - set(shapes))
     if missing or extra:
         detail = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
-        raise CsrnetError(f"{source}: not a {arch} checkpoint ({detail}{'...' if len(missing or extra) > 3 else ''})")
+        raise ModelError(f"{source}: not a {arch} checkpoint ({detail}{'...' if len(missing or extra) > 3 else ''})")
     out = {}
     for name, shape in shapes.items():
         t = np.asarray(tensors[name])
         if tuple(t.shape) != shape:
-            raise CsrnetError(f"{source}: tensor {name} has shape {tuple(t.shape)}, expected {shape} for {arch}")
+            raise ModelError(f"{source}: tensor {name} has shape {tuple(t.shape)}, expected {shape} for {arch}")
         if not np.all(np.isfinite(t)):
-            raise CsrnetError(f"{source}: tensor {name} holds NaN or infinite values")
+            raise ModelError(f"{source}: tensor {name} holds NaN or infinite values")
         out[name] = np.ascontiguousarray(t, dtype=np.float32)
     return out
 
@@ -169,11 +129,11 @@ def _load_safetensors(path: Path) -> Model:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CsrnetError(f"{path}: not a readable weights file ({first})") from None
+        raise ModelError(f"{path}: not a readable weights file ({first})") from None
     try:
         meta = json.loads(raw_meta.get(META_KEY, "{}"))
     except json.JSONDecodeError:
-        raise CsrnetError(f"{path}: corrupt model card in the weights metadata") from None
+        raise ModelError(f"{path}: corrupt model card in the weights metadata") from None
     arch = meta.get("arch", "csrnet")
     return Model(validate(tensors, arch, str(path)), meta, name=path.stem)
 
@@ -191,22 +151,22 @@ def _read_torch_checkpoint(path: Path) -> dict[str, np.ndarray]:
     try:
         import torch
     except ImportError:
-        raise CsrnetError(f"{path}: reading a .pth checkpoint needs PyTorch (pip install torch), or convert it elsewhere first") from None
+        raise MissingDependencyError(f"{path}: reading a .pth checkpoint needs PyTorch (pip install torch), or convert it elsewhere first") from None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad files
         msg = str(e)
         if "weights_only" in msg or "Unsupported global" in msg or "UnpicklingError" in type(e).__name__:
-            raise CsrnetError(f"{path}: refused: the checkpoint contains Python objects or code, not only tensors") from None
+            raise ModelError(f"{path}: refused: the checkpoint contains Python objects or code, not only tensors") from None
         first = msg.strip().splitlines()[0][:160] if msg.strip() else type(e).__name__
-        raise CsrnetError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
+        raise ModelError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
     if isinstance(obj, dict):
         for key in ("params_ema", "params", "state_dict", "model"):
             if key in obj and isinstance(obj[key], dict):
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CsrnetError(f"{path}: not a state dict of tensors")
+        raise ModelError(f"{path}: not a state dict of tensors")
     return {k.removeprefix("module."): v.detach().float().cpu().numpy() for k, v in obj.items()}
 
 
@@ -224,7 +184,7 @@ def convert_checkpoint(
     """
     src = Path(src)
     if not src.is_file():
-        raise CsrnetError(f"{src}: no such file")
+        raise ModelError(f"{src}: no such file")
     tensors = validate(_read_torch_checkpoint(src), "csrnet", str(src))
     card: dict[str, Any] = {
         "arch": "csrnet",
@@ -265,10 +225,10 @@ def load_model(name_or_path: str | os.PathLike[str] | Model) -> Model:
         return model
     path = Path(key)
     if path.is_dir():
-        raise CsrnetError(f"{path}: is a folder, not a weights file")
+        raise ModelError(f"{path}: is a folder, not a weights file")
     if not path.exists():
         names = ", ".join(bundled) or "none"
-        raise CsrnetError(f"{key}: no such model file or bundled model (bundled: {names})")
+        raise ModelError(f"{key}: no such model file or bundled model (bundled: {names})")
     with open(path, "rb") as f:
         head = f.read(8)
     if path.suffix in (".pth", ".pt", ".ckpt") or head[:2] in (b"PK", b"\x80\x02"):

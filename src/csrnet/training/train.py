@@ -14,7 +14,7 @@ crops, no augmentation; the condition network sees the full-resolution input.
   32-d condition vector. So the loss is taken on a random subset of pixels
   (:data:`FAST_PIXELS` per image) of the full-resolution pair, while the condition network
   sees the *whole* image — downscaled to ``condition_size`` long edge with
-  :func:`csrnet.engine.downscale`, the very function inference uses, so the condition
+  :func:`csrnet.kernels.resize.downscale`, the very function inference uses, so the condition
   statistics at training and inference match. The base network's cost per step drops
   ~20x (512 px photos) and becomes independent of photo size.
 * Several images per step (:data:`FAST_BATCH`): each gets its own condition vector; the
@@ -63,11 +63,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import engine
+from ..arch import get_architecture
+from ..errors import CsrnetError
+from ..kernels.resize import downscale
+from ..threads import default_threads as cpu_threads
+from ..weights import Model, load_model, save_model
 from .data import Pair, find_pairs, image_size, load_pairs, split_pairs
-from .errors import CsrnetError
-from .network import create_model
-from .weights import Model, load_model, save_model
 
 __all__ = [
     "train",
@@ -230,7 +231,7 @@ def _cache(pairs: Sequence[Pair], condition_size: int | None, device: torch.devi
     images = load_pairs(pairs, progress=progress)
     out = []
     for p, (x, y) in zip(pairs, images):
-        small = engine.downscale(x, condition_size)
+        small = downscale(x, condition_size)
         out.append(_Example(p.name, _to_chw(x, device), _to_chw(y, device), _to_chw(small, device)))
     return out
 
@@ -249,11 +250,6 @@ def _resolve_data(
 
 
 # ---------------------------------------------------------------------------- steps
-def _uses_pixel_subsets(model: torch.nn.Module) -> bool:
-    """The pixel-subset loss is valid only for a global (per-pixel) base network."""
-    return hasattr(model, "base") and hasattr(model, "condition") and getattr(model, "is_global", type(model).__name__ == "CSRNet")
-
-
 def _paper_batch(config: TrainConfig, n: int, it: int) -> int:
     """Index of the image at step ``it``: a fresh permutation per epoch, seeded by (seed, epoch)."""
     epoch, pos = divmod(it, n)
@@ -261,40 +257,11 @@ def _paper_batch(config: TrainConfig, n: int, it: int) -> int:
 
 
 def _fast_loss(model: torch.nn.Module, data: list[_Example], config: TrainConfig, it: int) -> torch.Tensor:
-    """L1 on ``config.pixels`` random pixels of ``config.batch`` random images at step ``it``."""
+    """L1 on ``config.pixels`` random pixels of ``config.batch`` random images at step ``it``, as the
+    architecture's torch module computes it (``subset_loss``: its own way of sampling pixels)."""
     rng = np.random.default_rng([config.seed, it])
     picks = rng.choice(len(data), size=config.batch, replace=len(data) < config.batch)
-    if hasattr(model, "forward_points"):  # spatial models (CSRNet-L): pixels with their positions
-        return _points_loss(model, data, config, picks, rng)
-    if not _uses_pixel_subsets(model):  # any other model: whole images, condition on the small copy
-        return sum(F.l1_loss(model(data[i].x, data[i].cond), data[i].y) for i in picks) / len(picks)
-    conds, xs, ys = [], [], []
-    for i in picks:
-        ex = data[i]
-        hw = ex.x.shape[2] * ex.x.shape[3]
-        idx = torch.from_numpy(rng.integers(0, hw, size=config.pixels)).to(ex.x.device)
-        xs.append(ex.x.flatten(2)[:, :, idx])
-        ys.append(ex.y.flatten(2)[:, :, idx])
-        conds.append(model.condition(ex.cond))
-    x = torch.cat(xs)[..., None]  # (B, 3, K, 1): the 1x1 convolutions see K "pixels"
-    y = torch.cat(ys)[..., None]
-    return F.l1_loss(model.base(x, torch.cat(conds)), y)
-
-
-def _points_loss(model: torch.nn.Module, data: list[_Example], config: TrainConfig, picks: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-    """Pixel-subset L1 for spatially modulated models: ``forward_points(colors, coords, cond)``
-    with coords the pixel centres normalised to [-1, 1] (``(2*i+1)/size - 1``)."""
-    preds, ys = [], []
-    for i in picks:
-        ex = data[i]
-        h, w = ex.x.shape[2], ex.x.shape[3]
-        flat = rng.integers(0, h * w, size=config.pixels)
-        row, col = np.divmod(flat, w)
-        coords = np.stack([(2 * col + 1) / w - 1, (2 * row + 1) / h - 1], axis=-1).astype(np.float32)
-        idx = torch.from_numpy(flat).to(ex.x.device)
-        preds.append(model.forward_points(ex.x.flatten(2)[:, :, idx], torch.from_numpy(coords)[None].to(ex.x.device), ex.cond))
-        ys.append(ex.y.flatten(2)[:, :, idx])
-    return F.l1_loss(torch.cat(preds), torch.cat(ys))
+    return model.subset_loss([data[i] for i in picks], config.pixels, rng)
 
 
 def _paper_loss(model: torch.nn.Module, data: list[_Example], config: TrainConfig, it: int) -> torch.Tensor:
@@ -369,7 +336,7 @@ def train(
     """Train (or fine-tune) a CSRNet on paired photos and export torch-free weights.
 
     Args:
-        pairs_dir: training pairs (any layout :func:`csrnet.data.find_pairs` reads).
+        pairs_dir: training pairs (any layout :func:`csrnet.training.data.find_pairs` reads).
             Every mismatch is reported by name before anything trains.
         out_dir: run folder (created): checkpoints, ``log.csv``, ``tb/``, ``model.safetensors``.
         val_dir: validation pairs (read with ``split="test"``, so the same root of a
@@ -385,7 +352,7 @@ def train(
         seed: makes model initialisation and data sampling reproducible.
         resume: continue from ``out_dir/checkpoints/last.pt`` (same settings required);
             starts afresh when no checkpoint exists yet.
-        arch: architecture name from :data:`csrnet.network.MODELS`.
+        arch: architecture name in the registry (:func:`csrnet.arch.architectures`).
         condition_size: long edge (px) of the condition network's input (fast recipe);
             default: the init model's, else 500. The paper recipe conditions on full
             images and records their median long edge.
@@ -434,7 +401,7 @@ def default_threads() -> int:
     """
     n = torch.get_num_threads()
     try:
-        idle = (os.cpu_count() or n) - os.getloadavg()[0]
+        idle = cpu_threads() - os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average on this platform
         return n
     return max(1, min(n, int(idle + 0.5)))
@@ -480,7 +447,7 @@ def _train(
     )
 
     torch.manual_seed(seed)
-    model = create_model(arch).to(dev)
+    model = get_architecture(arch).torch_module()().to(dev)
     init_model = _load_init(model, str(init), arch) if init is not None else None
     if init_model is not None:
         model.to(dev)

@@ -4,7 +4,7 @@ Tables are (size**3, 3) float32, red fastest then green then blue — the order 
 Adobe ``.cube`` files and of Pillow's :class:`~PIL.ImageFilter.Color3DLUT`.
 Values may lie outside [0, 1]; results are clipped after interpolation.
 
-8-, 16-bit and float32 images go through the compiled kernel (src/csrnet/_lut.c) in row
+8-, 16-bit and float32 images go through the compiled kernel (src/csrnet/kernels/_lut.c) in row
 blocks on a small thread pool (it releases the GIL). Without it, 8-bit images use Pillow's
 C filter (trilinear, fixed-point) and 16-bit and float images a vectorised numpy trilinear
 interpolation in float32 (:func:`apply_lut_array`, also the reference the tests hold the
@@ -13,17 +13,17 @@ kernel to), so no 8-bit banding is introduced.
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from PIL import Image, ImageFilter
+
+from ..threads import resolve, row_blocks, run_blocks
 
 __all__ = [
     "HAVE_KERNEL",
     "PIL_MAX_SIZE",
     "GridTaps",
+    "Lattice",
+    "LatticeGrid",
     "apply_grid_array",
     "apply_grid_uint",
     "apply_lut_array",
@@ -31,9 +31,13 @@ __all__ = [
     "apply_lut_pil",
     "apply_lut_uint",
     "box_means",
+    "downscale_rgb",
+    "locate",
+    "resample_planes",
+    "trilinear",
 ]
 
-try:  # the C kernel (src/csrnet/_lut.c), built at install time where a compiler exists
+try:  # the C kernel (src/csrnet/kernels/_lut.c), built at install time where a compiler exists
     from . import _lut as _kernel
 except ImportError:
     _kernel = None
@@ -56,49 +60,13 @@ def _check_table(table: np.ndarray, size: int) -> np.ndarray:
     return table.reshape(size**3, 3)
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_PID = 0
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``threads`` threads, kept between calls: starting threads costs ~2.5 ms
-    each on the 2-core VM measured here, ~10 ms of a 6 MP photo's ~100 ms when every call started its
-    own. A forked child (e.g. a data-loader worker) gets new pools, not its parent's dead threads."""
-    global _POOLS_PID
-    with _POOLS_LOCK:
-        if _POOLS_PID != os.getpid():
-            _POOLS.clear()
-            _POOLS_PID = os.getpid()
-        pool = _POOLS.get(threads)
-        if pool is None:
-            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix=f"csrnet-{threads}")
-        return pool
-
-
-def _run_blocks(work, starts: range, threads: int) -> None:
-    """Call ``work(start)`` for every block start, on ``threads`` threads when there is more than one block
-    (the kernels and numpy's gathers release the GIL). Work items must not call this themselves."""
-    if threads > 1 and len(starts) > 1:
-        list(_pool(threads).map(work, starts))
-    else:
-        for start in starts:
-            work(start)
-
-
-def _row_blocks(rows: int, threads: int) -> tuple[int, range]:
-    """Rows per block and the block starts: one block per thread."""
-    step = max(1, -(-rows // max(1, threads)))
-    return step, range(0, rows, step)
-
-
 def _kernel_rgb(image: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     """A (H, W, 3) uint8/uint16 image as the kernels read it: contiguous, with H, W and its bit depth."""
     image = np.ascontiguousarray(image)
     return image, image.shape[0], image.shape[1], {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}[image.dtype]
 
 
-def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.ndarray | None:
+def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int | None = None) -> np.ndarray | None:
     """Means of ``fy`` x ``fx`` pixel boxes of a (H, W, 3) uint8 or uint16 image, with partial boxes at
     the right and bottom edges (Pillow's ``Image.reduce``), as float32 planes (3, ceil(H/fy), ceil(W/fx))
     in [0, 1]; computed by the compiled kernel on row blocks across ``threads`` threads.
@@ -108,8 +76,8 @@ def box_means(image: np.ndarray, fx: int, fy: int, *, threads: int = 2) -> np.nd
     image, h, w, bits = _kernel_rgb(image)
     ho, wo = -(-h // fy), -(-w // fx)
     out = np.empty((3, ho, wo), np.float32)
-    step, starts = _row_blocks(ho, threads)
-    _run_blocks(lambda r0: _kernel.box_reduce(image, out, h, w, fx, fy, r0, min(ho, r0 + step), bits), starts, threads)
+    step, starts = row_blocks(ho, threads)
+    run_blocks(lambda r0: _kernel.box_reduce(image, out, h, w, fx, fy, r0, min(ho, r0 + step), bits), starts, threads)
     return out
 
 
@@ -144,7 +112,7 @@ def _bilinear_taps(in_size: int, in0: float, in1: float, out_size: int) -> tuple
     return np.stack([first, count], axis=1).astype(np.int32), np.ascontiguousarray(weights)
 
 
-def resample_planes(planes: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int], *, threads: int = 2) -> np.ndarray | None:
+def resample_planes(planes: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int], *, threads: int | None = None) -> np.ndarray | None:
     """Pillow's ``Image.resize(size, BILINEAR, box=box)`` of each float32 plane of ``planes`` (3, H, W)
     -> (3, h, w) float32, by the compiled kernel on row blocks across ``threads`` threads (equal to
     Pillow's result to float32 rounding). Returns None without the kernel (callers use Pillow)."""
@@ -156,13 +124,13 @@ def resample_planes(planes: np.ndarray, box: tuple[float, float, float, float], 
     hb, hk = _bilinear_taps(w, box[0], box[2], wo)
     vb, vk = _bilinear_taps(h, box[1], box[3], ho)
     out = np.empty((3, ho, wo), np.float32)
-    step, starts = _row_blocks(ho, threads)
-    _run_blocks(lambda r0: _kernel.resample(planes, out, h, w, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step)),
+    step, starts = row_blocks(ho, threads)
+    run_blocks(lambda r0: _kernel.resample(planes, out, h, w, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step)),
                 starts, threads)
     return out
 
 
-def downscale_rgb(image: np.ndarray, fx: int, fy: int, box: tuple[float, float, float, float], size: tuple[int, int], *, threads: int = 2) -> np.ndarray | None:
+def downscale_rgb(image: np.ndarray, fx: int, fy: int, box: tuple[float, float, float, float], size: tuple[int, int], *, threads: int | None = None) -> np.ndarray | None:
     """:func:`box_means` then :func:`resample_planes` of a (H, W, 3) uint8 or uint16 image in one pass
     of the compiled kernel (the box means are never stored): (3, h, w) float32 in [0, 1], equal to
     the two steps. Returns None without the kernel."""
@@ -174,13 +142,13 @@ def downscale_rgb(image: np.ndarray, fx: int, fy: int, box: tuple[float, float, 
     hb, hk = _bilinear_taps(wr, box[0], box[2], wo)
     vb, vk = _bilinear_taps(hr, box[1], box[3], ho)
     out = np.empty((3, ho, wo), np.float32)
-    step, starts = _row_blocks(ho, threads)
-    _run_blocks(lambda r0: _kernel.downscale_rgb(image, out, h, w, fx, fy, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step), bits),
+    step, starts = row_blocks(ho, threads)
+    run_blocks(lambda r0: _kernel.downscale_rgb(image, out, h, w, fx, fy, ho, wo, hb, hk, hk.shape[1], vb, vk, vk.shape[1], r0, min(ho, r0 + step), bits),
                 starts, threads)
     return out
 
 
-def _locate(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def locate(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Lattice cells of ``points`` (N, 3) float in [0, 1] (clipped): flat index of each cell's lower
     corner (N,) and the fractions inside it (N, 3), red fastest as in the tables."""
     n = size - 1
@@ -189,8 +157,8 @@ def _locate(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return idx[:, 0] + size * (idx[:, 1] + size * idx[:, 2]), x - idx
 
 
-def _trilinear(table: np.ndarray, base: np.ndarray, f: np.ndarray, size: int) -> np.ndarray:
-    """Trilinear values (N, 3) of ``table`` (nodes, 3) at cells ``base`` with fractions ``f`` (see :func:`_locate`)."""
+def trilinear(table: np.ndarray, base: np.ndarray, f: np.ndarray, size: int) -> np.ndarray:
+    """Trilinear values (N, 3) of ``table`` (nodes, 3) at cells ``base`` with fractions ``f`` (see :func:`locate`)."""
     fr, fg, fb = f[:, 0:1], f[:, 1:2], f[:, 2:3]
     c = [table[base + (dr + dg * size + db * size * size)] for db in (0, 1) for dg in (0, 1) for dr in (0, 1)]
     c00 = c[0] + fr * (c[1] - c[0])
@@ -202,7 +170,7 @@ def _trilinear(table: np.ndarray, base: np.ndarray, f: np.ndarray, size: int) ->
     return c0 + fb * (c1 - c0)
 
 
-def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: int = 2) -> np.ndarray:
+def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: int | None = None) -> np.ndarray:
     """Apply ``table`` to a (H, W, 3) uint8 or uint16 array; returns the same dtype, clipped and rounded.
 
     Uses the compiled kernel on row blocks across ``threads`` threads (it releases the GIL);
@@ -220,7 +188,7 @@ def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: 
     return _kernel_apply(arr, flat, size, 8 if arr.dtype == np.uint8 else 16, threads)
 
 
-def _kernel_apply(arr: np.ndarray, flat: np.ndarray, size: int, bits: int, threads: int) -> np.ndarray:
+def _kernel_apply(arr: np.ndarray, flat: np.ndarray, size: int, bits: int, threads: int | None) -> np.ndarray:
     """The compiled kernel on (H, W, 3) contiguous ``arr`` in row blocks on ``threads`` threads."""
     out = np.empty_like(arr)
     padded = np.zeros((size**3, 4), np.float32)  # 4 floats a node: one vector load per corner (see _lut.c)
@@ -231,11 +199,11 @@ def _kernel_apply(arr: np.ndarray, flat: np.ndarray, size: int, bits: int, threa
     def work(r0: int) -> None:
         _kernel.apply(arr[r0 : r0 + rows], out[r0 : r0 + rows], padded, size, bits)
 
-    _run_blocks(work, starts, threads)
+    run_blocks(work, starts, threads)
     return out
 
 
-def apply_lut_float(image: np.ndarray, table: np.ndarray, size: int, *, threads: int = 2) -> np.ndarray:
+def apply_lut_float(image: np.ndarray, table: np.ndarray, size: int, *, threads: int | None = None) -> np.ndarray:
     """Apply ``table`` to a (H, W, 3) float image in [0, 1] (colours are clipped to it first); returns
     float32 (H, W, 3), unclipped — :func:`apply_lut_array`'s result, from the compiled kernel where
     there is one (~10x faster)."""
@@ -247,14 +215,14 @@ def apply_lut_float(image: np.ndarray, table: np.ndarray, size: int, *, threads:
     return _kernel_apply(arr, np.ascontiguousarray(_check_table(table, size), np.float32), size, 32, threads)
 
 
-def apply_lut_pil(image: Image.Image, table: np.ndarray, size: int, *, threads: int = 2) -> Image.Image:
+def apply_lut_pil(image: Image.Image, table: np.ndarray, size: int, *, threads: int | None = None) -> Image.Image:
     """Apply ``table`` to an 8-bit RGB PIL image (the compiled kernel, else Pillow's C filter)."""
     if _kernel is not None:
         return Image.fromarray(apply_lut_uint(np.asarray(image), table, size, threads=threads), "RGB")
     return _apply_pillow(image, _check_table(table, size), size, threads)
 
 
-def _apply_pillow(image: Image.Image, table: np.ndarray, size: int, threads: int) -> Image.Image:
+def _apply_pillow(image: Image.Image, table: np.ndarray, size: int, threads: int | None) -> Image.Image:
     """Pillow's trilinear filter; row strips on ``threads`` threads pasted into one output image,
     so peak memory is the input, the output and a few strips."""
     if size > PIL_MAX_SIZE:
@@ -263,7 +231,7 @@ def _apply_pillow(image: Image.Image, table: np.ndarray, size: int, threads: int
         return Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
     filt = ImageFilter.Color3DLUT(size, np.clip(table, *_PIL_TABLE_RANGE), channels=3)
     w, h = image.size
-    if threads <= 1 or h * w < 1 << 20:
+    if resolve(threads) <= 1 or h * w < 1 << 20:
         return image.filter(filt)
     out = Image.new("RGB", (w, h))
     image.load()
@@ -272,11 +240,11 @@ def _apply_pillow(image: Image.Image, table: np.ndarray, size: int, threads: int
         box = (0, y0, w, min(h, y0 + _STRIP_ROWS))
         out.paste(image.crop(box).filter(filt), box)
 
-    _run_blocks(strip, range(0, h, _STRIP_ROWS), threads)
+    run_blocks(strip, range(0, h, _STRIP_ROWS), threads)
     return out
 
 
-def apply_lut_array(image: np.ndarray, table: np.ndarray, size: int, *, threads: int = 2, tile: int = 1 << 18) -> np.ndarray:
+def apply_lut_array(image: np.ndarray, table: np.ndarray, size: int, *, threads: int | None = None, tile: int = 1 << 18) -> np.ndarray:
     """Trilinear interpolation of ``table`` at every pixel of ``image`` (H, W, 3) float in [0, 1].
 
     Returns float32 (H, W, 3), unclipped. Works in tiles of ``tile`` pixels (numpy releases
@@ -287,11 +255,11 @@ def apply_lut_array(image: np.ndarray, table: np.ndarray, size: int, *, threads:
     out = np.empty_like(flat)
 
     def work(i0: int) -> None:
-        base, f = _locate(flat[i0 : i0 + tile], size)
-        out[i0 : i0 + tile] = _trilinear(table, base, f, size)
+        base, f = locate(flat[i0 : i0 + tile], size)
+        out[i0 : i0 + tile] = trilinear(table, base, f, size)
 
     starts = range(0, len(flat), tile)
-    _run_blocks(work, starts, threads)
+    run_blocks(work, starts, threads)
     return out.reshape(np.asarray(image).shape[:2] + (3,))
 
 
@@ -314,7 +282,7 @@ def _check_taps(taps: GridTaps, n: int, cells: int) -> tuple[np.ndarray, np.ndar
     return idx, wt
 
 
-def apply_grid_uint(image: np.ndarray, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps, *, threads: int = 2) -> np.ndarray:
+def apply_grid_uint(image: np.ndarray, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps, *, threads: int | None = None) -> np.ndarray:
     """Blend a grid of lattices per pixel on a (H, W, 3) uint8/uint16 array; same dtype out, clipped and rounded.
 
     ``tables`` (gh, gw, size**3, 3): one lattice per grid cell. Pixel (r, c) interpolates its
@@ -343,12 +311,12 @@ def apply_grid_uint(image: np.ndarray, tables: np.ndarray, size: int, rows: Grid
         _kernel.apply_grid(arr[r0:r1], out[r0:r1], padded, gh, gw, size, bits, yi[r0:r1], yw[r0:r1], xi, xw)
 
     starts = range(0, arr.shape[0], block)
-    _run_blocks(work, starts, threads)
+    run_blocks(work, starts, threads)
     return out
 
 
 def apply_grid_array(
-    image: np.ndarray, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps, *, threads: int = 2, tile: int = 1 << 16
+    image: np.ndarray, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps, *, threads: int | None = None, tile: int = 1 << 16
 ) -> np.ndarray:
     """numpy version of :func:`apply_grid_uint` for (H, W, 3) float in [0, 1]; returns float32, unclipped.
 
@@ -368,15 +336,49 @@ def apply_grid_array(
 
     def work(r0: int) -> None:
         r1 = min(h, r0 + block)
-        base, f = _locate(x[r0:r1].reshape(-1, 3), size)  # shared by the 4 cells' lattices
+        base, f = locate(x[r0:r1].reshape(-1, 3), size)  # shared by the 4 cells' lattices
         ly, lx = np.repeat(yw[r0:r1], w)[:, None], np.tile(xw, r1 - r0)[:, None]
         acc = np.zeros((len(base), 3), np.float32)
         for i, wy in ((0, 1 - ly), (1, ly)):
             for j, wx in ((0, 1 - lx), (1, lx)):
                 k = (np.repeat(yi[r0:r1, i], w) * gw + np.tile(xi[:, j], r1 - r0)) * cell + base
-                acc += (wy * wx) * _trilinear(flat, k, f, size)
+                acc += (wy * wx) * trilinear(flat, k, f, size)
         out[r0:r1] = acc.reshape(r1 - r0, w, 3)
 
     starts = range(0, h, block)
-    _run_blocks(work, starts, threads)
+    run_blocks(work, starts, threads)
     return out
+
+
+# ---------------------------------------------------------------- baked transforms
+class Lattice:
+    """One baked ``size``^3 lattice (``table`` (size**3, 3) float32, red fastest, unclipped): a global transform."""
+
+    def __init__(self, table: np.ndarray, size: int) -> None:
+        self.table, self.size = table, size
+
+    def apply_uint(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        return apply_lut_uint(image, self.table, self.size, threads=threads)
+
+    def apply_float(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        return apply_lut_float(image, self.table, self.size, threads=threads)
+
+    def apply_pil(self, image: Image.Image, *, threads: int | None = None) -> Image.Image:
+        return apply_lut_pil(image, self.table, self.size, threads=threads)
+
+
+class LatticeGrid:
+    """A grid of baked lattices blended per pixel (``tables`` (gh, gw, size**3, 3); row and column
+    taps as :func:`apply_grid_uint` takes them): a spatially varying transform."""
+
+    def __init__(self, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps) -> None:
+        self.tables, self.size, self.rows, self.cols = tables, size, rows, cols
+
+    def apply_uint(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        return apply_grid_uint(image, self.tables, self.size, self.rows, self.cols, threads=threads)
+
+    def apply_float(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        return apply_grid_array(image, self.tables, self.size, self.rows, self.cols, threads=threads)
+
+    def apply_pil(self, image: Image.Image, *, threads: int | None = None) -> Image.Image:
+        return Image.fromarray(self.apply_uint(np.asarray(image), threads=threads), "RGB")

@@ -21,9 +21,8 @@ file, a listed name without file — are all collected and raised together as on
 :class:`~csrnet.errors.CsrnetError` naming them, before any training starts, so nothing
 silently trains on a shrunk set.
 
-Images are decoded to float32 RGB in [0, 1] by :func:`read_rgb`: 8- and 16-bit PNG,
-TIFF and JPEG. Pillow decodes 16-bit RGB PNGs to 8 bits without saying so, so those go
-through ``pypng`` instead (detected from the PNG header).
+Images are decoded to float32 RGB in [0, 1] by :func:`read_rgb`, through the same reader and
+colour management as inference (:func:`csrnet.io.formats.read_photo`).
 """
 
 from __future__ import annotations
@@ -37,7 +36,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import CsrnetError
+from ..errors import CsrnetError
+from ..io.codecs import png_bit_depth
+from ..io.formats import read_photo
+from ..kernels.pixels import to_float
 
 __all__ = [
     "Pair",
@@ -65,59 +67,16 @@ class Pair:
 
 
 # ------------------------------------------------------------------------------ decoding
-def _png_bit_depth(path: Path) -> int | None:
-    """Bit depth from a PNG's IHDR chunk, or None when ``path`` is not a PNG."""
-    with open(path, "rb") as f:
-        head = f.read(26)
-    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
-        return None
-    return head[24]
-
-
-def _read_png16(path: Path) -> np.ndarray:
-    """16-bit PNG -> (H, W, C) uint16 via pypng (Pillow truncates 16-bit RGB to 8 bits)."""
-    try:
-        import png
-    except ImportError:
-        raise CsrnetError(f"{path}: reading 16-bit PNG needs the pypng package (pip install pypng)") from None
-    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    planes = int(info["planes"])
-    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
-    return arr
-
-
-def _to_float_rgb(arr: np.ndarray, source: Path) -> np.ndarray:
-    """Integer or float (H, W[, C]) array -> (H, W, 3) float32 in [0, 1]; alpha dropped, grey repeated."""
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
-        raise CsrnetError(f"{source}: unsupported image layout {arr.shape}")
-    if arr.shape[2] in (2, 4):  # grey+alpha, RGBA: drop alpha
-        arr = arr[:, :, :-1]
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    if arr.dtype == np.uint8:
-        out = arr.astype(np.float32) / 255.0
-    elif arr.dtype == np.uint16:
-        out = arr.astype(np.float32) / 65535.0
-    elif np.issubdtype(arr.dtype, np.floating):
-        out = np.clip(arr.astype(np.float32), 0.0, 1.0)
-    else:
-        raise CsrnetError(f"{source}: unsupported sample type {arr.dtype}")
-    return np.ascontiguousarray(out)
-
-
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an 8- or 16-bit PNG, TIFF or JPEG to RGB float32.
+    """Decode a photo to RGB float32 through the reader inference uses (:func:`csrnet.io.formats.read_photo`).
 
-    Args:
-        path: image file. TIFF is read with tifffile (first page), 16-bit PNG with pypng,
-            everything else with Pillow (EXIF orientation is *not* applied: pairs must stay
-            pixel-aligned exactly as stored).
+    So training, evaluation and ``csrnet enhance`` see the same pixels: ICC-tagged photos (Adobe RGB,
+    Display P3 ...) are converted to sRGB, 16-bit PNG/TIFF keep their precision, camera RAW is developed
+    the same way, grey/palette/CMYK become RGB, alpha is dropped, and EXIF orientation is *not*
+    applied (pairs must stay pixel-aligned exactly as stored).
 
     Returns:
-        (H, W, 3) float32 array in [0, 1] (integer samples divided by 255 or 65535;
-        greyscale repeated to 3 channels; alpha dropped).
+        (H, W, 3) float32 array in [0, 1] (:func:`csrnet.kernels.pixels.to_float` of the decoded pixels).
 
     Raises:
         CsrnetError: unreadable or unsupported file, naming it.
@@ -127,29 +86,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         >>> img.shape, img.dtype          # doctest: +SKIP
         ((341, 512, 3), dtype('float32'))
     """
-    path = Path(path)
-    try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            arr = tifffile.imread(str(path), key=0)
-        elif _png_bit_depth(path) == 16:
-            arr = _read_png16(path)
-        else:
-            with Image.open(path) as im:
-                im.load()
-                if im.mode in ("I;16", "I;16B", "I;16L"):
-                    arr = np.asarray(im).astype(np.uint16)
-                elif im.mode in ("RGB", "RGBA", "L", "LA"):
-                    arr = np.asarray(im)
-                else:
-                    arr = np.asarray(im.convert("RGB"))
-    except CsrnetError:
-        raise
-    except Exception as e:  # decoders raise many types for broken files
-        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise CsrnetError(f"{path}: unreadable image ({first})") from None
-    return _to_float_rgb(arr, path)
+    return np.ascontiguousarray(to_float(read_photo(path, jpeg_array=True).pixels))
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -166,7 +103,9 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
             with tifffile.TiffFile(str(path)) as tf:
                 page = tf.pages[0]
                 return int(page.imagelength), int(page.imagewidth)
-        if _png_bit_depth(path) is not None:
+        with open(path, "rb") as f:
+            is_png = png_bit_depth(f.read(32)) is not None
+        if is_png:
             with open(path, "rb") as f:
                 f.seek(16)
                 w, h = struct.unpack(">II", f.read(8))

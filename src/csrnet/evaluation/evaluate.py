@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..errors import CsrnetError
+from ..pipeline import ConditionSize, enhance
+from ..training.data import find_pairs, read_rgb
+from ..weights import Model, load_model
 from . import metrics as _m
-from .data import find_pairs, read_rgb
-from .engine import ConditionSize, enhance
-from .errors import CsrnetError
-from .weights import Model, load_model
 
 __all__ = ["IDENTITY", "ImageScores", "EvalResult", "evaluate", "write_csv", "read_csv", "contact_sheet"]
 

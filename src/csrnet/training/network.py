@@ -3,17 +3,22 @@
 Parameter names and shapes follow the authors' released checkpoint exactly, so
 ``CSRNet().load_state_dict(torch.load(ckpt, weights_only=True))`` works unchanged.
 
-The inference engine (:mod:`csrnet.engine`) re-implements the forward pass in
-numpy; nothing on the ``enhance`` path imports this module.
+The torch-free inference (:mod:`csrnet.arch`) re-implements the forward pass in numpy; nothing on
+the ``enhance`` path imports this module. Each class here is named by its architecture's registry
+entry (``torch_class``) and brings its training loss on pixel subsets (``subset_loss``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConditionNet", "CSRNet", "CSRNetL", "MODELS", "create_model", "count_parameters"]
+__all__ = ["ConditionNet", "CSRNet", "CSRNetL", "create_model", "count_parameters"]
 
 
 class ConditionNet(nn.Module):
@@ -90,6 +95,20 @@ class CSRNet(nn.Module):
         the released code's behaviour); pass a downscaled copy for the fast protocol.
         """
         return self.base(x, self.condition(x if cond_input is None else cond_input))
+
+    def subset_loss(self, examples: Sequence[Any], pixels: int, rng: np.random.Generator) -> torch.Tensor:
+        """L1 on ``pixels`` random pixels of each example (``.x``, ``.y`` (1,3,H,W), ``.cond`` its condition
+        copy): the base network is per-pixel, so a random subset of pixels is a valid mini-batch."""
+        conds, xs, ys = [], [], []
+        for ex in examples:
+            hw = ex.x.shape[2] * ex.x.shape[3]
+            idx = torch.from_numpy(rng.integers(0, hw, size=pixels)).to(ex.x.device)
+            xs.append(ex.x.flatten(2)[:, :, idx])
+            ys.append(ex.y.flatten(2)[:, :, idx])
+            conds.append(self.condition(ex.cond))
+        x = torch.cat(xs)[..., None]  # (B, 3, K, 1): the 1x1 convolutions see K "pixels"
+        y = torch.cat(ys)[..., None]
+        return F.l1_loss(self.base(x, torch.cat(conds)), y)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -260,6 +279,20 @@ class CSRNetL(nn.Module):
         h = F.relu(sfm(g.conv2(h), 1, g.cond_scale2, g.cond_shift2))
         return sfm(g.conv3(h), 2, g.cond_scale3, g.cond_shift3)[..., 0]
 
+    def subset_loss(self, examples: Sequence[Any], pixels: int, rng: np.random.Generator) -> torch.Tensor:
+        """L1 on ``pixels`` random pixels of each example, with their positions (:meth:`forward_points`;
+        coordinates are pixel centres normalised to [-1, 1], ``(2*i+1)/size - 1``)."""
+        preds, ys = [], []
+        for ex in examples:
+            h, w = ex.x.shape[2], ex.x.shape[3]
+            flat = rng.integers(0, h * w, size=pixels)
+            row, col = np.divmod(flat, w)
+            coords = np.stack([(2 * col + 1) / w - 1, (2 * row + 1) / h - 1], axis=-1).astype(np.float32)
+            idx = torch.from_numpy(flat).to(ex.x.device)
+            preds.append(self.forward_points(ex.x.flatten(2)[:, :, idx], torch.from_numpy(coords)[None].to(ex.x.device), ex.cond))
+            ys.append(ex.y.flatten(2)[:, :, idx])
+        return F.l1_loss(torch.cat(preds), torch.cat(ys))
+
     def forward(self, x: torch.Tensor, cond_input: torch.Tensor | None = None) -> torch.Tensor:
         """Enhance ``x`` (N,3,H,W, RGB in [0,1]); output unclamped, same shape (CSRNet's signature)."""
         c = x if cond_input is None else cond_input
@@ -279,13 +312,12 @@ class CSRNetL(nn.Module):
         return sfm(g.conv3(h), 2, g.cond_scale3, g.cond_shift3)
 
 
-#: Architecture name (as stored in a weights file's card) -> torch module class.
-MODELS: dict[str, type[nn.Module]] = {"csrnet": CSRNet, "csrnet-l": CSRNetL}
+def create_model(arch: str = "csrnet", **kwargs: Any) -> nn.Module:
+    """Build an untrained network by architecture name (the class the registry names: :mod:`csrnet.arch`)."""
+    from ..arch import get_architecture
+    from ..errors import ModelError
 
-
-def create_model(arch: str = "csrnet", **kwargs: int) -> nn.Module:
-    """Build an untrained network by architecture name (timm-style registry)."""
     try:
-        return MODELS[arch](**kwargs)
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(sorted(MODELS))})") from None
+        return get_architecture(arch).torch_module()(**kwargs)
+    except ModelError as e:
+        raise ValueError(str(e)) from None

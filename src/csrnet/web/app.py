@@ -1,6 +1,7 @@
 """A local web app over the Python API: ``csrnet web`` serves one page and three JSON/file endpoints.
 
-- ``GET /``: the page (inline HTML/CSS/JS, no network): choose or drop a photo, pick a model,
+- ``GET /``: the page (``static/index.html``, ``app.js``, ``style.css``: package data, no network):
+  choose or drop a photo, pick a model,
   strength and output format, see before/after, download the full-resolution result or the
   photo's look as a ``.cube`` LUT.
 - ``GET /api/models``: the models the page can use (bundled ones, plus the server's default).
@@ -34,27 +35,29 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import numpy as np
 from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-try:  # FastAPI's form parser; import it here so a missing package fails at start, not per request
-    import python_multipart  # noqa: F401
-except ImportError:  # python-multipart < 0.0.13
-    import multipart  # noqa: F401
-
-from .errors import CsrnetError
-from .photo import DEFAULT_MAX_PIXELS
+from ..batch import output_path
+from ..errors import CsrnetError, MissingDependencyError, TooLargeError
+from ..io.formats import FORMATS, media_type, output_formats, read_photo, write_photo
+from ..io.photo import DEFAULT_MAX_PIXELS
+from ..kernels.resize import downscale
+from ..looks import look_text
+from ..pipeline import enhance
+from ..weights import list_models, load_model
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "LUT_SIZES", "create_app"]
 
 #: Largest request body accepted (bytes); larger uploads get 413.
 DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 LUT_SIZES = (17, 33, 65)
-_MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".tif": "image/tiff"}
-_FORMAT_ALIASES = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "tif": "tif", "tiff": "tif"}
-_OVER_PIXEL_LIMIT = "pixels is over the limit of"  # csrnet.photo's message for the max-pixels guard
+STATIC = Path(__file__).with_name("static")
 _log = logging.getLogger("csrnet.web")
 
 
@@ -155,8 +158,7 @@ def create_app(
     ``max_pixels`` refuses larger photos from their header (as ``csrnet enhance --max-pixels``);
     ``max_upload_bytes`` caps the request body; ``jobs`` photos are processed at once.
     """
-    from .weights import list_models, load_model
-
+    _require_form_parser()
     models: dict[str, Any] = {}  # name -> Model, loaded once
     models_lock = threading.Lock()
     work_slots = threading.BoundedSemaphore(max(1, jobs))
@@ -200,7 +202,7 @@ def create_app(
         except _HttpError as e:
             return _error(e.status, str(e))
         except CsrnetError as e:
-            return _error(413 if _OVER_PIXEL_LIMIT in str(e) else 400, str(e))
+            return _error(413 if isinstance(e, TooLargeError) else 400, str(e))
         except MemoryError:
             return _error(413, "out of memory: the photo is too large for this server")
         except Exception as e:  # noqa: BLE001 -- a bug or a decoder crash: one line to the page, details to the log
@@ -227,16 +229,18 @@ def create_app(
             try:
                 yield src, name
             except CsrnetError as e:
-                raise CsrnetError(str(e).replace(str(src), name).replace(tmp, "")) from None
+                raise type(e)(str(e).replace(str(src), name).replace(tmp, "")) from None  # same type: same status
 
     def check_strength(strength: float) -> float:
         if not math.isfinite(strength) or not 0.0 <= strength <= 2.0:
             raise _HttpError(400, f"strength must be between 0 and 2, got {strength:g}")
         return float(strength)
 
-    @app.get("/", response_class=HTMLResponse)
-    def page() -> HTMLResponse:
-        return HTMLResponse(_PAGE.replace("__DEFAULT_MODEL__", _html_escape(default_model)))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/")
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     @app.get("/api/models")
     def api_models() -> Response:
@@ -267,14 +271,8 @@ def create_app(
         preview: Annotated[int | None, Form()] = None,
     ) -> Response:
         def work() -> Response:
-            from .batch import output_path
-            from .engine import downscale, enhance
-            from .photo import read_photo, write_photo
-
             s = check_strength(strength)
-            fmt = _FORMAT_ALIASES.get((format or "").strip().lower()) if (format or "").strip() else None
-            if (format or "").strip() and fmt is None:
-                raise _HttpError(400, f"format must be jpg, png or tif, got {format!r}")
+            fmt = _output_format(format)
             if not 1 <= quality <= 100:
                 raise _HttpError(400, f"quality must be between 1 and 100, got {quality}")
             if preview is not None and not 16 <= preview <= 8192:
@@ -283,14 +281,14 @@ def create_app(
             with uploaded(file) as (src, name):
                 photo = read_photo(src, max_pixels=max_pixels, jpeg_array=True)  # as the CLI reads it
                 if preview is not None and max(photo.size) > preview:
-                    photo = photo.with_pixels(_shrink(photo.pixels, preview, downscale))
+                    photo = photo.with_pixels(_shrink(photo.pixels, preview))
                     photo.alpha = None  # a preview shows colours only
                 out = enhance(photo.pixels, net, strength=s)
                 dst_name = output_path(Path(name), Path(), None, suffix="_csrnet", fmt=fmt).name
                 dst = src.with_name("out" + Path(dst_name).suffix)
                 write_photo(photo.with_pixels(out), dst, format=fmt, quality=quality)
                 data = dst.read_bytes()
-            return Response(data, media_type=_MEDIA_TYPES.get(dst.suffix, "application/octet-stream"),
+            return Response(data, media_type=media_type(dst),
                             headers={"Content-Disposition": _disposition(dst_name)})
 
         return guarded(work)
@@ -303,21 +301,12 @@ def create_app(
         size: Annotated[int, Form()] = 33,
     ) -> Response:
         def work() -> Response:
-            from .cube import format_cube
-            from .engine import bake_lut
-            from .photo import read_photo
-
             s = check_strength(strength)
             if size not in LUT_SIZES:
                 raise _HttpError(400, f"size must be one of {', '.join(map(str, LUT_SIZES))}, got {size}")
             net = get_model(model)
             with uploaded(file) as (src, name):
-                photo = read_photo(src, max_pixels=max_pixels, jpeg_array=True)  # as `csrnet lut` reads it
-                table = bake_lut(photo.pixels, net, size, strength=s, fit=True)
-            # the title csrnet.cube.export_look writes, so the file equals `csrnet lut`'s
-            model_name = net.meta.get("name")
-            title = f"csrnet look of {name}" + (f", model {model_name}" if model_name else "") + (f", strength {s:g}" if s != 1.0 else "")
-            text = format_cube(table, size, title=title)
+                text = look_text(src, name, net, size=size, strength=s, max_pixels=max_pixels)  # `csrnet lut`'s file
             return Response(text.encode("ascii", "replace"), media_type="text/plain; charset=us-ascii",
                             headers={"Content-Disposition": _disposition(f"{Path(name).stem}_csrnet.cube")})
 
@@ -326,220 +315,32 @@ def create_app(
     return app
 
 
-def _shrink(pixels: Any, long_edge: int, downscale: Callable) -> Any:
-    """``pixels`` (RGB PIL image, (H, W, 3) uint8 or uint16 array) with its long edge cut to ``long_edge``, same type."""
-    import numpy as np
-    from PIL import Image
+def _require_form_parser() -> None:
+    """FastAPI's form parser is imported per request; check for it when the app is made instead."""
+    try:
+        import python_multipart  # noqa: F401
+    except ImportError:  # python-multipart < 0.0.13
+        try:
+            import multipart  # noqa: F401
+        except ImportError:
+            raise MissingDependencyError('the web app needs python-multipart: pip install "csrnet-retouch[web]"') from None
 
+
+def _output_format(requested: str | None) -> str | None:
+    """The form's ``format`` as a key of the format table (None: the input's); 400 for an unknown one."""
+    text = (requested or "").strip().lower()
+    if not text:
+        return None
+    for fmt in FORMATS:
+        if fmt.key in output_formats() and (text == fmt.key or "." + text in fmt.extensions):
+            return fmt.key
+    raise _HttpError(400, f"format must be one of {', '.join(output_formats())}, got {requested!r}")
+
+
+def _shrink(pixels: Any, long_edge: int) -> Any:
+    """``pixels`` (RGB PIL image, (H, W, 3) uint8 or uint16 array) with its long edge cut to ``long_edge``, same type."""
     small = downscale(pixels, long_edge)  # float32 [0, 1], csrnet's own antialiased resize
     if isinstance(pixels, Image.Image):
         return Image.fromarray(np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
     top = float(np.iinfo(pixels.dtype).max)
     return np.clip(small * top + 0.5, 0, top).astype(pixels.dtype)
-
-
-def _html_escape(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=True)
-
-
-_PAGE = r"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>csrnet — photo retouching</title>
-<style>
-  :root { font-family: system-ui, sans-serif; color: #222; background: #f4f4f2; }
-  body { margin: 0 auto; max-width: 1400px; padding: 1rem 1.5rem; }
-  h1 { font-size: 1.3rem; margin: 0 0 .8rem; }
-  form { display: flex; flex-wrap: wrap; gap: .8rem 1.4rem; align-items: center; }
-  label { display: flex; gap: .4rem; align-items: center; }
-  #drop { border: 2px dashed #999; border-radius: 8px; padding: .8rem 1.2rem; background: #fff; cursor: pointer; }
-  #drop.over { border-color: #2a6; background: #eefbf2; }
-  button { font: inherit; padding: .35rem .9rem; border-radius: 6px; border: 1px solid #777; background: #fff; cursor: pointer; }
-  button.primary { background: #2a6; color: #fff; border-color: #2a6; }
-  button:disabled { opacity: .5; cursor: default; }
-  #strength { width: 12rem; }
-  #status { min-height: 1.3em; margin: .7rem 0 0; color: #555; }
-  #error { min-height: 1.3em; margin: .2rem 0; color: #b00; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-  #view { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; margin-top: .5rem; }
-  figure { margin: 0; }
-  figcaption { font-size: .9rem; color: #555; margin-bottom: .3rem; }
-  canvas { max-width: 100%; height: auto; background: #ddd; display: block; }
-  .note { font-size: .8rem; color: #666; margin-top: 1rem; }
-</style>
-</head>
-<body>
-<h1>csrnet — learned photo retouching</h1>
-<form id="form" onsubmit="return false">
-  <label id="drop" for="file"><span id="dropText">Choose a photo or drop it here</span>
-    <input id="file" name="file" type="file" accept="image/*,.dng,.cr2,.cr3,.nef,.arw,.raf,.orf,.rw2,.pef,.heic,.heif,.tif,.tiff" hidden></label>
-  <label>Model <select id="model" name="model"><option value="__DEFAULT_MODEL__">__DEFAULT_MODEL__</option></select></label>
-  <label>Strength <input id="strength" name="strength" type="range" min="0" max="1.5" step="0.01" value="1">
-    <output id="strengthValue">1.00</output></label>
-  <label>Format <select id="format" name="format">
-    <option value="">same as input</option><option value="jpg">JPEG</option><option value="png">PNG</option><option value="tif">TIFF</option></select></label>
-  <label>LUT size <select id="lutSize"><option>17</option><option selected>33</option><option>65</option></select></label>
-  <button id="enhance" class="primary" type="button" disabled>Enhance</button>
-  <button id="download" type="button" disabled>Download</button>
-  <button id="cube" type="button" disabled>Export .cube</button>
-</form>
-<p id="status"></p>
-<p id="error" role="alert"></p>
-<div id="view">
-  <figure><figcaption>Before</figcaption><canvas id="before" width="0" height="0"></canvas></figure>
-  <figure><figcaption>After (strength <span id="afterStrength">1.00</span>)</figcaption><canvas id="after" width="0" height="0"></canvas></figure>
-</div>
-<p class="note">Everything runs on this computer. The preview is a smaller copy; moving the strength slider
-blends it in the browser, <i>before + s·(after − before)</i>, which is how strength works. Above 1 the
-blend extrapolates from the clipped preview, so very bright or dark areas can differ a little from the
-download, which is computed on the server at full resolution with the chosen strength.</p>
-<script>
-"use strict";
-const PREVIEW = 1200;
-const $ = (id) => document.getElementById(id);
-let photo = null, beforeData = null, enhancedData = null, pending = false;
-
-function setError(msg) { $("error").textContent = msg ? String(msg).split("\n")[0] : ""; }
-function setStatus(msg) { $("status").textContent = msg || ""; }
-function busy(on) {
-  pending = on;
-  for (const id of ["enhance", "download", "cube"]) $(id).disabled = on || !photo;
-}
-
-async function post(url, fields) {
-  const body = new FormData();
-  body.append("file", photo, photo.name);
-  for (const [k, v] of Object.entries(fields)) if (v !== null && v !== "") body.append(k, v);
-  let res;
-  try { res = await fetch(url, { method: "POST", body }); }
-  catch (e) { throw new Error("cannot reach the csrnet server (is `csrnet web` still running?)"); }
-  if (!res.ok) {
-    let msg = res.status + " " + res.statusText;
-    try { msg = (await res.json()).error || msg; } catch (e) {}
-    throw new Error(msg);
-  }
-  return res;
-}
-
-function fileName(res, fallback) {
-  const cd = res.headers.get("Content-Disposition") || "";
-  let m = /filename\*=UTF-8''([^;]+)/i.exec(cd);
-  if (m) return decodeURIComponent(m[1]);
-  m = /filename="([^"]*)"/i.exec(cd);
-  return m ? m[1] : fallback;
-}
-
-async function toImageData(blob) {
-  const url = URL.createObjectURL(blob);
-  try {
-    const img = new Image();
-    img.src = url;
-    await img.decode();
-    const c = document.createElement("canvas");
-    c.width = img.naturalWidth; c.height = img.naturalHeight;
-    const ctx = c.getContext("2d");
-    ctx.drawImage(img, 0, 0);
-    return ctx.getImageData(0, 0, c.width, c.height);
-  } finally { URL.revokeObjectURL(url); }
-}
-
-function show(canvas, data) {
-  canvas.width = data.width; canvas.height = data.height;
-  canvas.getContext("2d").putImageData(data, 0, 0);
-}
-
-let frame = 0;
-function blend() {
-  frame = 0;
-  const s = parseFloat($("strength").value);
-  $("strengthValue").textContent = $("afterStrength").textContent = s.toFixed(2);
-  if (!beforeData || !enhancedData || beforeData.width !== enhancedData.width || beforeData.height !== enhancedData.height) return;
-  const b = beforeData.data, e = enhancedData.data;
-  const out = new ImageData(beforeData.width, beforeData.height);
-  const o = out.data;  // Uint8ClampedArray: rounds and clips to 0..255
-  for (let i = 0; i < b.length; i += 4) {
-    o[i] = b[i] + s * (e[i] - b[i]);
-    o[i + 1] = b[i + 1] + s * (e[i + 1] - b[i + 1]);
-    o[i + 2] = b[i + 2] + s * (e[i + 2] - b[i + 2]);
-    o[i + 3] = 255;
-  }
-  show($("after"), out);
-}
-
-async function choose(file) {
-  if (!file || pending) return;
-  photo = file; beforeData = enhancedData = null;
-  $("dropText").textContent = file.name;
-  setError(""); busy(true); setStatus("Reading " + file.name + " …");
-  for (const id of ["before", "after"]) { $(id).width = 0; $(id).height = 0; }
-  try {
-    const res = await post("/api/enhance", { model: $("model").value, strength: 0, preview: PREVIEW, format: "jpg", quality: 92 });
-    beforeData = await toImageData(await res.blob());
-    show($("before"), beforeData);
-    setStatus(file.name + ": " + "press Enhance");
-  } catch (e) { setError(e.message); setStatus(""); }
-  busy(false);
-}
-
-async function enhancePreview() {
-  if (!photo || pending) return;
-  setError(""); busy(true); setStatus("Enhancing preview …");
-  try {
-    const t = performance.now();
-    const res = await post("/api/enhance", { model: $("model").value, strength: 1, preview: PREVIEW, format: "jpg", quality: 92 });
-    enhancedData = await toImageData(await res.blob());
-    blend();
-    setStatus("Preview ready in " + Math.round(performance.now() - t) + " ms; move the strength slider, then Download.");
-  } catch (e) { setError(e.message); setStatus(""); }
-  busy(false);
-}
-
-async function save(url, fields, fallback, what) {
-  if (!photo || pending) return;
-  setError(""); busy(true); setStatus(what + " …");
-  try {
-    const t = performance.now();
-    const res = await post(url, fields);
-    const blob = await res.blob();
-    const name = fileName(res, fallback);
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob); a.download = name;
-    document.body.appendChild(a); a.click(); a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-    setStatus("Saved " + name + " (" + (blob.size / 1e6).toFixed(2) + " MB, " + Math.round(performance.now() - t) + " ms)");
-  } catch (e) { setError(e.message); setStatus(""); }
-  busy(false);
-}
-
-$("file").addEventListener("change", (e) => choose(e.target.files[0]));
-const drop = $("drop");
-for (const ev of ["dragenter", "dragover"]) document.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
-for (const ev of ["dragleave", "drop"]) document.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); });
-document.addEventListener("drop", (e) => { if (e.dataTransfer && e.dataTransfer.files.length) choose(e.dataTransfer.files[0]); });
-$("strength").addEventListener("input", () => { if (!frame) frame = requestAnimationFrame(blend); });
-$("model").addEventListener("change", () => { enhancedData = null; if (photo) enhancePreview(); });
-$("enhance").addEventListener("click", enhancePreview);
-$("download").addEventListener("click", () => save("/api/enhance",
-  { model: $("model").value, strength: $("strength").value, format: $("format").value, quality: 95 }, "photo_csrnet", "Enhancing at full resolution"));
-$("cube").addEventListener("click", () => save("/api/lut",
-  { model: $("model").value, strength: $("strength").value, size: $("lutSize").value }, "look_csrnet.cube", "Baking the .cube LUT"));
-
-fetch("/api/models").then((r) => r.json()).then((list) => {
-  if (!Array.isArray(list)) throw new Error(list.error || "cannot list models");
-  const sel = $("model"); sel.innerHTML = "";
-  for (const m of list) {
-    const o = document.createElement("option");
-    o.value = m.name;
-    o.textContent = m.name + " (" + m.arch + ", " + m.parameters.toLocaleString() + " params)";
-    o.title = m.description; o.selected = !!m.default;
-    sel.appendChild(o);
-  }
-}).catch((e) => setError("models: " + e.message));
-</script>
-</body>
-</html>
-"""

@@ -1,6 +1,6 @@
 """Torch-free inference for CSRNet-L (spatial feature modulation), at any photo size in bounded memory.
 
-CSRNet-L (see :class:`csrnet.network.CSRNetL` for the design) adds to CSRNet a coarse
+CSRNet-L (see :class:`csrnet.training.network.CSRNetL` for the design) adds to CSRNet a coarse
 grid of per-cell scale/shift maps computed from the condition image's stride-8 features.
 At inference, the condition network sees a downscaled copy (``condition_size`` long edge),
 giving the 32-d global vector and the coarse maps (C=262 channels on a grid of ~16x12
@@ -19,39 +19,46 @@ cells) — the only step that looks at more than one pixel, and it is tiny. Then
   ``b + a*luma(colour)``, the lattice colour's own luma, so the guided term is exact inside
   each lattice. Each pixel looks its colour up in the lattices of the 4 nodes around it and
   blends them bilinearly, with exact mode's resampling convention (:func:`grid_taps`;
-  :func:`csrnet.lut.apply_grid_uint`, a C kernel for 8/16-bit). The approximations are
+  :func:`csrnet.kernels.lut.apply_grid_uint`, a C kernel for 8/16-bit). The approximations are
   blending the nodes' outputs instead of their modulations, and the lattice's trilinear
   interpolation: >= 51.8 dB PSNR from exact mode on held-out photos of the local tasks with
   17^3 lattices, and 16-24x faster at 12 MP (bench/local_fast.py). Baking the ~650 nodes costs
-  about as much as 0.8 MP of exact mode, so :func:`enhance_image` (``csrnet.enhance``) runs
-  smaller photos exactly.
+  about as much as 0.8 MP of exact mode, so the pipeline (``csrnet.enhance``)
+  runs smaller photos exactly (:meth:`CSRNetL.prefers_exact`).
 
 Everything here is numpy; this module must never import torch.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
-from . import engine as _engine
-from . import lut as _lut
-from .errors import CsrnetError
-from .weights import Model
+from ..errors import InvalidArgumentError
+from ..kernels.lattice import identity_lattice
+from ..kernels.lut import GridTaps, LatticeGrid
+from ..threads import run_blocks
+from .base import Architecture, CopyFn, register
+from .csrnet import csrnet_shapes
+from .layers import conv_pad1, condition_features, modulation, plain_layers, run_mlp
+
+if TYPE_CHECKING:
+    from ..weights import Model
 
 __all__ = [
+    "CSRNetL",
     "DEFAULT_GRID_LUT_SIZE",
     "DEFAULT_GRID_REFINE",
     "LOCAL_CHANNELS",
     "LocalMaps",
     "bake_grid",
-    "enhance_image",
-    "enhance_local",
+    "csrnet_l_shapes",
     "grid_taps",
     "local_maps",
     "refine_maps",
+    "run_exact",
 ]
 
 #: Base-network width and output channels of CSRNet-L (the map channels are 2*(64+64+3)).
@@ -72,7 +79,6 @@ DEFAULT_GRID_REFINE = 2
 #: ``enhance_image`` takes the fast path only when the bake evaluates at most this many lattice
 #: points per photo pixel: a baked point costs ~0.5 us, an exact pixel ~2.5 us (one core).
 _BAKE_POINTS_PER_PIXEL = 4
-ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
 
 
 class LocalMaps:
@@ -121,20 +127,20 @@ def _settings(model: Model) -> tuple[int, str, float]:
     pool = int(meta.get("map_pool", 2))
     upsample = str(meta.get("upsample", "guided"))
     if upsample not in ("bilinear", "guided") or pool < 1:
-        raise CsrnetError(f"{model.name or 'model'}: unsupported CSRNet-L settings map_pool={pool}, upsample={upsample!r}")
+        raise InvalidArgumentError(f"{model.name or 'model'}: unsupported CSRNet-L settings map_pool={pool}, upsample={upsample!r}")
     return pool, upsample, float(meta.get("guided_eps", 1e-2))
 
 
-def local_maps(model: Model, small: np.ndarray) -> LocalMaps:
+def local_maps(model: Model, small: np.ndarray, *, threads: int = 1) -> LocalMaps:
     """Condition image (h, w, 3) float32 in [0,1] -> :class:`LocalMaps` (vector + coarse maps)."""
     t = model.tensors
     pool, upsample, eps = _settings(model)
-    feats = _engine.condition_features(model, small)  # (32, fh, fw), stride 8
+    feats = condition_features(model, small, threads=threads)  # (32, fh, fw), stride 8
     vec = feats.mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
     gh, gw = -(-feats.shape[1] // pool), -(-feats.shape[2] // pool)
     grid = np.concatenate([_adaptive_pool(feats, gh, gw), _coords(gh, gw)])
     # conv 3x3, pad 1, stride 1, ReLU: engine's zero-pad-1 convolution does exactly that.
-    h = _engine._conv_pad1(grid, t["local_net.conv.weight"], t["local_net.conv.bias"], stride=1)
+    h = conv_pad1(grid, t["local_net.conv.weight"], t["local_net.conv.bias"], stride=1)
     head = t["local_net.head.weight"][:, :, 0, 0]
     maps = (np.tensordot(head, h, axes=(1, 0)) + t["local_net.head.bias"][:, None, None]).astype(np.float32)
     if model.meta.get("zero_mean"):  # CSRNetL(zero_mean=True): the maps carry no photo-wide part
@@ -161,7 +167,7 @@ def _taps(n_out: int, n_in: int, start: int, stop: int) -> tuple[np.ndarray, np.
     return i0, i1, src - i0
 
 
-def grid_taps(n_out: int, n_in: int, refine: int = 1) -> _lut.GridTaps:
+def grid_taps(n_out: int, n_in: int, refine: int = 1) -> GridTaps:
     """The taps of :func:`_interp_matrix` for the lattice grid kernel: ((n_out, 2) int32, (n_out,) float32).
 
     ``refine`` > 1: the taps into the grid of :func:`refine_maps` (nodes every 1/refine cell), which
@@ -222,25 +228,19 @@ def _upsample(grid: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
 
 def _run_tile(model: Model, maps: LocalMaps, x: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
     """Base network on one tile x (th, tw, 3) with the maps resized to its pixels; returns (th, tw, 3)."""
-    t = model.tensors
     th, tw, _ = x.shape
     m = _upsample(maps.b, wy, wx)
     if maps.a is not None:
         m += _upsample(maps.a, wy, wx) * (x @ _LUMA)[..., None]
     m = m.reshape(th * tw, -1)
-    h = x.reshape(-1, 3)
-    o = 0
-    for i in (1, 2, 3):
-        w = t[f"conv{i}.weight"][:, :, 0, 0]
-        c = w.shape[0]
-        scale = 1.0 + t[f"cond_scale{i}.weight"] @ maps.vec + t[f"cond_scale{i}.bias"]
-        shift = t[f"cond_shift{i}.weight"] @ maps.vec + t[f"cond_shift{i}.bias"]
-        z = h @ w.T + t[f"conv{i}.bias"]
-        z *= scale + m[:, o : o + c]
-        z += shift + m[:, o + c : o + 2 * c]
+    scales, shifts, o = [], [], 0
+    for scale, shift in modulation(model, maps.vec):  # global modulation plus the maps at each pixel
+        c = len(scale)
+        scales.append(scale + m[:, o : o + c])
+        shifts.append(shift + m[:, o + c : o + 2 * c])
         o += 2 * c
-        h = np.maximum(z, 0, out=z) if i < 3 else z
-    return h.reshape(th, tw, 3)
+    y = run_mlp(plain_layers(model), x.reshape(-1, 3), tile=th * tw, scales=scales, shifts=shifts)
+    return y.reshape(th, tw, 3)
 
 
 def _tiles(h: int, w: int, tile_pixels: int) -> list[tuple[int, int, int, int]]:
@@ -249,7 +249,7 @@ def _tiles(h: int, w: int, tile_pixels: int) -> list[tuple[int, int, int, int]]:
     return [(r, min(h, r + th), c, min(w, c + tw)) for r in range(0, h, th) for c in range(0, w, tw)]
 
 
-def bake_grid(model: Model, maps: LocalMaps, size: int = DEFAULT_GRID_LUT_SIZE, strength: float = 1.0, *, threads: int = 2) -> np.ndarray:
+def bake_grid(model: Model, maps: LocalMaps, size: int = DEFAULT_GRID_LUT_SIZE, strength: float = 1.0, *, threads: int = 1) -> np.ndarray:
     """Sample each grid cell's per-pixel network on a ``size``^3 colour lattice.
 
     For cell k and lattice colour c, the network is the one a pixel of colour c at the cell's
@@ -258,18 +258,18 @@ def bake_grid(model: Model, maps: LocalMaps, size: int = DEFAULT_GRID_LUT_SIZE, 
     ``h @ [W*S_k | W*A_k]`` and ``z = P + luma(c) * Q`` (S_k, A_k: the cell's scale and slope).
 
     Returns:
-        (gh, gw, size**3, 3) float32, red fastest (as :func:`csrnet.engine.identity_lattice`),
+        (gh, gw, size**3, 3) float32, red fastest (as :func:`csrnet.kernels.lattice.identity_lattice`),
         unclipped, with ``strength`` folded in (``c + strength * (f(c) - c)``).
     """
     if not 2 <= size <= 129:
-        raise CsrnetError(f"lattice size must be between 2 and 129, got {size}")
+        raise InvalidArgumentError(f"lattice size must be between 2 and 129, got {size}")
     t = model.tensors
     (gh, gw), cells = maps.grid, maps.grid[0] * maps.grid[1]
     b = maps.b.reshape(cells, -1)
     a = None if maps.a is None else maps.a.reshape(cells, -1)
     # Per cell and layer, one (in + 1, out or 2 out) matrix: the folded weights, bias last.
     mats, o = [], 0
-    for i, (scale, shift) in zip((1, 2, 3), _engine.modulation(model, maps.vec)):
+    for i, (scale, shift) in zip((1, 2, 3), modulation(model, maps.vec)):
         w = t[f"conv{i}.weight"][:, :, 0, 0].T  # (in, out)
         c = w.shape[1]
         wb = np.concatenate([w, t[f"conv{i}.bias"][None]])  # (in + 1, out)
@@ -281,7 +281,7 @@ def bake_grid(model: Model, maps: LocalMaps, size: int = DEFAULT_GRID_LUT_SIZE, 
             m = np.concatenate([m, q], 2)
         mats.append(np.ascontiguousarray(m, np.float32))
         o += 2 * c
-    grid = _engine.identity_lattice(size)
+    grid = identity_lattice(size)
     lum = (grid @ _LUMA)[:, None]
     ones = np.concatenate([grid, np.ones((len(grid), 1), np.float32)], 1)
     out = np.empty((cells, len(grid), 3), np.float32)
@@ -301,140 +301,81 @@ def bake_grid(model: Model, maps: LocalMaps, size: int = DEFAULT_GRID_LUT_SIZE, 
                 h = np.maximum(z, 0, out=z) if i < 2 else z
             out[k, p0 : p0 + chunk] = h
 
-    from threadpoolctl import threadpool_limits
-
     # The products are small: threaded BLAS only adds spinning (OpenBLAS made this bake ~15x
-    # slower on a 2-core machine with one core busy); the cells are split across threads instead.
-    with threadpool_limits(limits=1):
-        _lut._run_blocks(cell, range(cells), threads)
+    # slower on a 2-core machine with one core busy), so the pipeline holds BLAS to one thread
+    # (csrnet.threads.network_threads) and the cells are split across csrnet's threads instead.
+    run_blocks(cell, range(cells), threads)
     if strength != 1.0:
         out = grid + np.float32(strength) * (out - grid)
     return out.reshape(gh, gw, len(grid), 3)
 
 
-def _exact(x: np.ndarray, model: Model, maps: LocalMaps, strength: float, tile_pixels: int) -> np.ndarray:
-    """Exact mode: the per-pixel network over (H, W, 3) float32 x, tile by tile; float32, unclipped."""
+def run_exact(x: np.ndarray, model: Model, maps: LocalMaps, *, tile_pixels: int = _TILE_PIXELS, threads: int = 1) -> np.ndarray:
+    """Exact mode: the per-pixel network over (H, W, 3) float32 ``x``, tile by tile (tiles on
+    ``threads`` threads); float32, unclipped. The result does not depend on the tiling."""
     (gh, gw), (h, w) = maps.grid, x.shape[:2]
     out = np.empty_like(x)
-    for r0, r1, c0, c1 in _tiles(h, w, tile_pixels):
+    tiles = _tiles(h, w, tile_pixels)
+
+    def one(k: int) -> None:
+        r0, r1, c0, c1 = tiles[k]
         wy, wx = _interp_matrix(h, gh, r0, r1), _interp_matrix(w, gw, c0, c1)
-        tile = np.ascontiguousarray(x[r0:r1, c0:c1])
-        y = _run_tile(model, maps, tile, wy, wx)
-        if strength != 1.0:
-            y = tile + np.float32(strength) * (y - tile)
-        out[r0:r1, c0:c1] = y
+        out[r0:r1, c0:c1] = _run_tile(model, maps, np.ascontiguousarray(x[r0:r1, c0:c1]), wy, wx)
+
+    run_blocks(one, range(len(tiles)), threads)
     return out
 
 
-def _fast_grid(
-    model: Model, maps: LocalMaps, shape: tuple[int, ...], size: int, refine: int, strength: float, threads: int
-) -> tuple[np.ndarray, _lut.GridTaps, _lut.GridTaps]:
-    """The fast path's baked tables (refined grid) and the row/column taps of an (H, W) photo."""
+def csrnet_l_shapes(nf: int = 64, out_nc: int = 3, cf: int = 32) -> dict[str, tuple[int, ...]]:
+    """CSRNet's tensors plus the spatial branch ``local_net``."""
+    return {
+        **csrnet_shapes(nf=nf, out_nc=out_nc, cf=cf),
+        "local_net.conv.weight": (cf, cf + 2, 3, 3),
+        "local_net.conv.bias": (cf,),
+        "local_net.head.weight": (2 * (2 * nf + out_nc), cf, 1, 1),
+        "local_net.head.bias": (2 * (2 * nf + out_nc),),
+    }
+
+
+@dataclass(frozen=True)
+class LocalState:
+    model: Model
+    maps: LocalMaps
+
+
+@register
+class CSRNetL(Architecture):
+    """CSRNet-L: CSRNet plus spatial feature modulation from coarse maps (local effects)."""
+
+    name = "csrnet-l"
+    single_lut = False
+    default_lut_size = DEFAULT_GRID_LUT_SIZE
+    torch_class = "csrnet.training.network:CSRNetL"
+    #: lattice grid nodes per map cell along each axis on the fast path (:func:`refine_maps`)
+    refine = DEFAULT_GRID_REFINE
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        return csrnet_l_shapes()
+
+    def condition(self, model: Model, copy: CopyFn, threads: int) -> LocalState:
+        return LocalState(model, local_maps(model, copy(model), threads=threads))
+
+    def run_exact(self, state: LocalState, x: np.ndarray, threads: int) -> np.ndarray:
+        return run_exact(x, state.model, state.maps, threads=threads)
+
+    def prefers_exact(self, state: LocalState, shape: tuple[int, int], lut_size: int) -> bool:
+        # exact mode is cheaper when the bake evaluates more than _BAKE_POINTS_PER_PIXEL lattice
+        # points per pixel (small photos, or a very fine grid from a large condition size)
+        gh, gw = state.maps.grid
+        nodes = ((gh - 1) * self.refine + 1) * ((gw - 1) * self.refine + 1)
+        return nodes * lut_size**3 > _BAKE_POINTS_PER_PIXEL * shape[0] * shape[1]
+
+    def bake(self, state: LocalState, size: int, strength: float, shape: tuple[int, int], threads: int) -> LatticeGrid:
+        return bake_grid_for(state.model, state.maps, shape, size, self.refine, strength, threads)
+
+
+def bake_grid_for(model: Model, maps: LocalMaps, shape: tuple[int, int], size: int = DEFAULT_GRID_LUT_SIZE,
+                  refine: int = DEFAULT_GRID_REFINE, strength: float = 1.0, threads: int = 1) -> LatticeGrid:
+    """The fast path's baked tables (on the refined grid) with the row/column taps of an (H, W) photo."""
     tables = bake_grid(model, refine_maps(maps, refine), size, strength, threads=threads)
-    return tables, grid_taps(shape[0], maps.grid[0], refine), grid_taps(shape[1], maps.grid[1], refine)
-
-
-def _require_local(model: Model) -> None:
-    if model.arch != "csrnet-l":
-        raise CsrnetError(f"{model.name or 'model'} is a {model.arch!r} model, not csrnet-l")
-
-
-def _check(image: np.ndarray, model: Model) -> np.ndarray:
-    _require_local(model)
-    x = np.asarray(image, np.float32)
-    if x.ndim != 3 or x.shape[2] != 3:
-        raise CsrnetError(f"expected an H x W x 3 RGB image, got shape {x.shape}")
-    return x
-
-
-def enhance_local(
-    image: np.ndarray,
-    model: Model,
-    *,
-    strength: float = 1.0,
-    exact: bool = True,
-    condition_size: _engine.ConditionSize = "model",
-    tile_pixels: int = _TILE_PIXELS,
-    lut_size: int | None = None,
-    refine: int = DEFAULT_GRID_REFINE,
-    threads: int = 2,
-) -> np.ndarray:
-    """Enhance ``image`` with a CSRNet-L model at full resolution (float in, float out).
-
-    Args:
-        image: (H, W, 3) float32 RGB in [0, 1].
-        model: a loaded CSRNet-L :class:`~csrnet.weights.Model` (meta arch ``"csrnet-l"``).
-        strength: ``out = input + strength * (enhanced - input)``.
-        exact: ``True`` runs the per-pixel network on every pixel, tile by tile; ``False``
-            always takes the fast path (grid of baked lattices, see the module docstring),
-            here through the numpy interpolation (:func:`enhance_image` uses the C kernel for
-            8/16-bit images and picks exact mode for small photos).
-        condition_size: long edge of the condition copy: ``"model"`` (the trained size),
-            ``None`` (full resolution) or an int.
-        tile_pixels: pixels per tile in exact mode (bounds memory; the result does not depend on it).
-        lut_size: lattice size per grid node on the fast path (default :data:`DEFAULT_GRID_LUT_SIZE`).
-        refine: lattice grid nodes per map cell along each axis on the fast path (:func:`refine_maps`).
-        threads: threads for the fast path's bake and interpolation.
-
-    Returns:
-        (H, W, 3) float32, unclipped.
-
-    Example:
-        >>> out = enhance_local(np.random.rand(300, 200, 3).astype(np.float32), model, strength=1.0, exact=True)  # doctest: +SKIP
-        >>> out.shape
-        (300, 200, 3)
-    """
-    x = _check(image, model)
-    maps = local_maps(model, _engine._condition_input(x, model, condition_size))
-    if exact:
-        return _exact(x, model, maps, strength, tile_pixels)
-    if strength == 0:
-        return x.copy()
-    size = lut_size or DEFAULT_GRID_LUT_SIZE
-    tables, rows, cols = _fast_grid(model, maps, x.shape, size, refine, strength, threads)
-    return _lut.apply_grid_array(x, tables, size, rows, cols, threads=threads)
-
-
-def enhance_image(
-    image: ImageLike,
-    model: Model,
-    *,
-    strength: float = 1.0,
-    exact: bool = False,
-    lut_size: int | None = None,
-    condition_size: _engine.ConditionSize = "model",
-    threads: int = 2,
-    refine: int = DEFAULT_GRID_REFINE,
-) -> ImageLike:
-    """:func:`csrnet.enhance` for CSRNet-L models: any supported image in, the same type out, clipped.
-
-    ``exact=False`` takes the fast path (:func:`bake_grid` + the C kernel for 8/16-bit input,
-    numpy for float) unless the bake would evaluate more than ``_BAKE_POINTS_PER_PIXEL``
-    lattice points per pixel (small photos, or a very fine grid from a large
-    ``condition_size``): exact mode is then faster. Giving ``lut_size`` forces the fast path.
-    """
-    if isinstance(image, Image.Image):
-        _engine._pil_rgb(image)
-        h, w = image.height, image.width
-    else:
-        _engine._check_array(np.asarray(image))
-        h, w = np.asarray(image).shape[:2]
-    _require_local(model)
-    # The condition copy comes from the photo as given, in both modes, as in csrnet.enhance: an
-    # 8-bit photo is never converted to float whole on the fast path (~0.4 s and 144 MB at 12 MP).
-    maps = local_maps(model, _engine._condition_input(image, model, condition_size))
-    gh, gw = maps.grid
-    size = lut_size or DEFAULT_GRID_LUT_SIZE
-    nodes = ((gh - 1) * refine + 1) * ((gw - 1) * refine + 1)
-    if exact or (lut_size is None and nodes * size**3 > _BAKE_POINTS_PER_PIXEL * h * w):
-        y = _exact(_engine._as_float(image), model, maps, strength, _TILE_PIXELS)
-        if isinstance(image, Image.Image):
-            return Image.fromarray(_engine._from_float(y, np.empty(0, np.uint8)), "RGB")
-        return _engine._from_float(y, np.asarray(image))
-    tables, rows, cols = _fast_grid(model, maps, (h, w, 3), size, refine, strength, threads)
-    if isinstance(image, Image.Image):
-        return Image.fromarray(_lut.apply_grid_uint(np.asarray(image), tables, size, rows, cols, threads=threads), "RGB")
-    arr = np.asarray(image)
-    if arr.dtype in (np.uint8, np.uint16):
-        return _lut.apply_grid_uint(arr, tables, size, rows, cols, threads=threads)
-    return _engine._from_float(_lut.apply_grid_array(_engine._as_float(arr), tables, size, rows, cols, threads=threads), arr)
+    return LatticeGrid(tables, size, grid_taps(shape[0], maps.grid[0], refine), grid_taps(shape[1], maps.grid[1], refine))

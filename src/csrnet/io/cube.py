@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import CsrnetError
-from .lut import PIL_MAX_SIZE, apply_lut_float, apply_lut_pil
-from .photo import atomic_write
+from ..errors import CsrnetError, InvalidArgumentError
+from ..kernels.lut import apply_lut_float, apply_lut_pil, apply_lut_uint
+from .atomic import atomic_write
 
 __all__ = ["CubeLUT", "read_cube", "write_cube", "format_cube", "apply_cube"]
 
@@ -128,26 +128,26 @@ def read_cube(path: str | os.PathLike[str]) -> CubeLUT:
     return CubeLUT(np.asarray(values, np.float32), size, title, tuple(dmin), tuple(dmax))  # type: ignore[arg-type]
 
 
-def apply_cube(image: np.ndarray | Image.Image, cube: CubeLUT, *, threads: int = 2) -> np.ndarray | Image.Image:
-    """Apply ``cube`` with the engine's trilinear lattice code; returns the input's type and dtype, clipped.
+def apply_cube(image: np.ndarray | Image.Image, cube: CubeLUT, *, threads: int | None = None) -> np.ndarray | Image.Image:
+    """Apply ``cube`` with the same lattice kernel ``csrnet enhance`` uses; returns the input's type and
+    dtype, clipped.
 
-    8-bit images with a [0, 1] domain and size <= 65 use Pillow's C filter (as ``csrnet
-    enhance`` does); 16-bit and float images, other domains and larger tables interpolate
-    in float32 (:func:`csrnet.lut.apply_lut_float`), so 16-bit outputs have no 8-bit steps.
+    8- and 16-bit images with a [0, 1] domain go straight through the compiled kernel
+    (:func:`csrnet.kernels.lut.apply_lut_uint`: 16-bit outputs have no 8-bit steps); other domains
+    and float images interpolate in float32 (:func:`csrnet.kernels.lut.apply_lut_float`).
     """
     unit = cube.domain_min == (0.0, 0.0, 0.0) and cube.domain_max == (1.0, 1.0, 1.0)
     if isinstance(image, Image.Image):
         if image.mode != "RGB":
-            raise CsrnetError(f"expected an RGB image, got mode {image.mode}")
-        if unit and cube.size <= PIL_MAX_SIZE:
+            raise InvalidArgumentError(f"expected an RGB image, got mode {image.mode}")
+        if unit:
             return apply_lut_pil(image, cube.table, cube.size, threads=threads)
-        out = apply_cube(np.asarray(image), cube, threads=threads)
-        return Image.fromarray(out, "RGB")
+        return Image.fromarray(apply_cube(np.asarray(image), cube, threads=threads), "RGB")
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3:
-        raise CsrnetError(f"expected an H x W x 3 RGB image, got shape {arr.shape}")
-    if arr.dtype == np.uint8 and unit and cube.size <= PIL_MAX_SIZE:
-        return np.asarray(apply_lut_pil(Image.fromarray(arr, "RGB"), cube.table, cube.size, threads=threads)).copy()
+        raise InvalidArgumentError(f"expected an H x W x 3 RGB image, got shape {arr.shape}")
+    if unit and arr.dtype in (np.uint8, np.uint16):
+        return apply_lut_uint(arr, cube.table, cube.size, threads=threads)
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
     x = arr.astype(np.float32) / np.float32(scale)
     if not unit:
@@ -157,52 +157,3 @@ def apply_cube(image: np.ndarray | Image.Image, cube: CubeLUT, *, threads: int =
     if arr.dtype in (np.uint8, np.uint16):
         return np.clip(y * scale + 0.5, 0, scale).astype(arr.dtype)
     return np.clip(y, 0.0, 1.0).astype(arr.dtype, copy=False)
-
-
-def export_look(
-    photo_path: str | os.PathLike[str],
-    cube_path: str | os.PathLike[str],
-    model,
-    *,
-    size: int = 33,
-    strength: float = 1.0,
-    overwrite: bool = False,
-) -> Path:
-    """Bake the transform ``model`` applies to the photo at ``photo_path`` and write it as a .cube file.
-
-    The table is :func:`csrnet.bake_lut` with ``fit=True`` (fitted to the photo's own
-    colours; nodes they do not reach keep the network's value, so it also suits other
-    shots), clipped to [0, 1]. ``model`` is a Model, a bundled name or a weights path.
-    """
-    from .engine import bake_lut
-    from .photo import read_photo
-    from .weights import load_model
-
-    net = load_model(model)
-    photo = read_photo(photo_path, jpeg_array=True)  # JPEGs as `csrnet enhance` reads them: the same look
-    table = bake_lut(photo.pixels, net, size, strength=strength, fit=True)
-    name = net.meta.get("name")
-    title = f"csrnet look of {Path(photo_path).name}" + (f", model {name}" if name else "") + (f", strength {strength:g}" if strength != 1.0 else "")
-    return write_cube(cube_path, table, size, title=title, overwrite=overwrite)
-
-
-def apply_cube_job(job, cube: CubeLUT, *, fmt: str | None = None, quality: int = 95, overwrite: bool = False,
-                   max_pixels: int | None = None):
-    """Apply ``cube`` to one :class:`csrnet.batch.Job` (read, apply, write with metadata); never raises for a bad file."""
-    from .batch import Result
-    from .photo import DEFAULT_MAX_PIXELS, read_photo, write_photo
-
-    if job.dst.exists() and not overwrite:
-        return Result(job, "skipped", f"{job.dst}: exists")
-    try:
-        photo = read_photo(job.src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-        job.dst.parent.mkdir(parents=True, exist_ok=True)
-        write_photo(photo.with_pixels(apply_cube(photo.pixels, cube)), job.dst, format=fmt, quality=quality, overwrite=overwrite)
-    except CsrnetError as e:
-        msg = str(e)
-        return Result(job, "failed", msg if msg.startswith(str(job.src)) else f"{job.src}: {msg}")
-    except MemoryError:
-        return Result(job, "failed", f"{job.src}: out of memory")
-    except OSError as e:
-        return Result(job, "failed", f"{job.src}: cannot write {job.dst} ({e.strerror or e})")
-    return Result(job, "done")

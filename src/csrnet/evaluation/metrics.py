@@ -31,7 +31,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .errors import CsrnetError
+from ..errors import CsrnetError
 
 try:  # an optional dependency: only evaluation needs it
     from skimage import color
