@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .arch import get_architecture
+from .model import Model
 from .errors import MissingDependencyError, ModelError
 
 __all__ = [
@@ -40,44 +40,6 @@ META_KEY = "csrnet"
 def expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape for ``arch`` (from the architecture registry); :class:`ModelError` for an unknown one."""
     return get_architecture(arch).tensor_shapes()
-
-
-@dataclass
-class Model:
-    """A loaded model: float32 numpy tensors plus the metadata card.
-
-    ``condition_size`` is the long-edge size (pixels) the condition network was
-    trained at, or ``None`` when it was trained on full-resolution inputs.
-    """
-
-    tensors: dict[str, np.ndarray]
-    meta: dict[str, Any] = field(default_factory=dict)
-    name: str = ""
-
-    @property
-    def arch(self) -> str:
-        return str(self.meta.get("arch", "csrnet"))
-
-    @property
-    def condition_size(self) -> int | None:
-        size = self.meta.get("condition_size")
-        return None if size is None else int(size)
-
-    @property
-    def description(self) -> str:
-        """One line for listings: the card's summary, else the local task a CSRNet-L learned, else its source."""
-        if self.meta.get("summary"):
-            return str(self.meta["summary"])
-        if self.meta.get("task"):
-            return f"local look ({self.meta['task']}), {self.meta.get('source', 'trained here')}"
-        return str(self.meta.get("source", ""))
-
-    @property
-    def num_parameters(self) -> int:
-        return int(sum(t.size for t in self.tensors.values()))
-
-    def __repr__(self) -> str:
-        return f"Model(name={self.name!r}, arch={self.arch!r}, params={self.num_parameters}, condition_size={self.condition_size})"
 
 
 def validate(tensors: dict[str, np.ndarray], arch: str, source: str) -> dict[str, np.ndarray]:

@@ -29,7 +29,7 @@ from ..errors import ModelError
 from ..kernels.lut import Lattice, LatticeGrid
 
 if TYPE_CHECKING:
-    from ..weights import Model
+    from ..model import Model
 
 __all__ = ["Architecture", "CopyFn", "register", "get_architecture", "architectures"]
 

@@ -22,7 +22,7 @@ from .base import Architecture, CopyFn, register
 from .layers import Layers, condition_vector, modulated_layers, modulation, run_mlp
 
 if TYPE_CHECKING:
-    from ..weights import Model
+    from ..model import Model
 
 __all__ = ["Blend", "CSRNet", "GlobalState", "EXACT_BELOW_PIXELS", "csrnet_shapes"]
 

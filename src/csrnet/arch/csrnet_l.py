@@ -45,7 +45,7 @@ from .csrnet import csrnet_shapes
 from .layers import conv_pad1, condition_features, modulation, plain_layers, run_mlp
 
 if TYPE_CHECKING:
-    from ..weights import Model
+    from ..model import Model
 
 __all__ = [
     "CSRNetL",

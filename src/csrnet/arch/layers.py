@@ -18,7 +18,7 @@ from ..errors import InvalidArgumentError
 from ..threads import run_blocks
 
 if TYPE_CHECKING:
-    from ..weights import Model
+    from ..model import Model
 
 __all__ = [
     "Layers",
