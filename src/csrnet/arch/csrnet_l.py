@@ -168,7 +168,7 @@ def _taps(n_out: int, n_in: int, start: int, stop: int) -> tuple[np.ndarray, np.
 
 
 def grid_taps(n_out: int, n_in: int, refine: int = 1) -> GridTaps:
-    """The taps of :func:`_interp_matrix` for the lattice grid kernel: ((n_out, 2) int32, (n_out,) float32).
+    """The taps of exact mode's bilinear resize (as :func:`_interp_matrix` uses them) for the lattice grid kernel: ((n_out, 2) int32, (n_out,) float32).
 
     ``refine`` > 1: the taps into the grid of :func:`refine_maps` (nodes every 1/refine cell), which
     interpolate the same maps at every pixel.

@@ -1,8 +1,8 @@
 """Evaluate models on paired data: per-image and mean metrics, CSV + Markdown report, contact sheet.
 
-For every pair ``(input, target)`` found by :func:`csrnet.data.find_pairs`, each model's
+For every pair ``(input, target)`` found by :func:`csrnet.training.data.find_pairs`, each model's
 output ``csrnet.enhance(input, model)`` is quantised to 8 bit (as the saved image would
-be) and compared with the target by every metric of :data:`csrnet.metrics.METRICS`.
+be) and compared with the target by every metric of :data:`csrnet.evaluation.metrics.METRICS`.
 An ``identity`` row (the input itself against the target) is always included: it is the
 baseline a model has to beat.
 
@@ -60,7 +60,7 @@ class ImageScores:
     delta_e2000: float
 
     def values(self) -> dict[str, float]:
-        """Metric name -> value, in :data:`csrnet.metrics.METRICS` order."""
+        """Metric name -> value, in :data:`csrnet.evaluation.metrics.METRICS` order."""
         return {k: getattr(self, k) for k in _m.METRICS}
 
 
@@ -246,7 +246,7 @@ def evaluate(
     """Score each model (and the identity baseline) on every pair of ``pairs_dir``.
 
     Args:
-        pairs_dir: a paired dataset in any layout :func:`csrnet.data.find_pairs` knows.
+        pairs_dir: a paired dataset in any layout :func:`csrnet.training.data.find_pairs` knows.
         models: bundled names, weight files (``.safetensors`` or the released ``.pth``) or
             loaded :class:`~csrnet.weights.Model` objects; may be empty (identity only).
         report_dir: if given (created if missing), ``metrics.csv``, ``metrics.md`` and

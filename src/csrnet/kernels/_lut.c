@@ -6,7 +6,7 @@
  * a float32 table of size^3 nodes (red fastest, the .cube order, values may lie outside
  * [0, 1]) and writes the clipped, rounded result; Python splits the rows across threads.
  * float32 RGB (bits 32) reads colours clipped to [0, 1] and writes the unclipped result.
- * The interpolation is the same as csrnet.lut.apply_lut_array (tests compare them).
+ * The interpolation is the same as csrnet.kernels.lut.apply_lut_array (tests compare them).
  *
  * The table comes padded to 4 floats a node (R, G, B, unused) so that with GCC/Clang each
  * corner is one 16-byte vector load and the three channels interpolate in one SIMD lane set:
@@ -190,7 +190,7 @@ static PyObject *apply(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* ---- a grid of lattices blended per pixel (CSRNet-L's fast path, csrnet.local) ----
+/* ---- a grid of lattices blended per pixel (CSRNet-L's fast path, csrnet.arch.csrnet_l) ----
  * tables holds gh x gw lattices (row-major cells, each size^3 x 4 float32 like the single table).
  * Each output pixel interpolates its colour trilinearly in the lattices of the 4 cells around it
  * and blends them with bilinear weights: row r uses cell rows yi[2r], yi[2r+1] with weight yw[r]
@@ -292,7 +292,7 @@ static PyObject *apply_grid(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* ---- box means for the condition network's small copy (csrnet.engine.downscale) ----
+/* ---- box means for the condition network's small copy (csrnet.kernels.resize.downscale) ----
  * Pillow's Image.reduce works on 8-bit RGB only after a copy to 4 bytes a pixel, in one thread,
  * and not at all on 16-bit RGB; this reads interleaved uint8/uint16 RGB as it is and writes the
  * means of fy x fx boxes (partial boxes at the right and bottom edges, as Pillow's reduce) as
@@ -383,7 +383,7 @@ static PyObject *box_reduce(PyObject *self, PyObject *args) {
  * of its taps in order — on output rows r0..r1 of all three planes, so that Python can split rows
  * across threads (Pillow's resize is single-threaded and each plane also needs an Image copy: ~30 ms
  * of a 6 MP photo's ~120 ms here). The taps (first index and count per output, weights padded to
- * kh / kv) come from csrnet.lut._bilinear_taps, which computes them as Pillow's precompute_coeffs. */
+ * kh / kv) come from csrnet.kernels.lut._bilinear_taps, which computes them as Pillow's precompute_coeffs. */
 /* One row of the horizontal pass with N taps per output (in order, as Pillow sums them). */
 #define HTAPS(N)                                                                                  \
     for (Py_ssize_t xx = 0; xx < wo; xx++) {                                                      \

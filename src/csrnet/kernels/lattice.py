@@ -181,7 +181,7 @@ def fit_lattice(
 
     samples: (N, 3) float32 colours in [0, 1] (a downscaled copy of the photo).
     photo_only: evaluate the network exactly only at the nodes the photo's colours need (see
-        :func:`_photo_lattice`); for applying the table to this photo (what :func:`enhance` does),
+        :func:`_photo_lattice`); for applying the table to this photo (what :func:`csrnet.enhance` does),
         not for reuse on others.
     """
     from scipy.sparse import identity

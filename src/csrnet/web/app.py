@@ -5,9 +5,10 @@
   strength and output format, see before/after, download the full-resolution result or the
   photo's look as a ``.cube`` LUT.
 - ``GET /api/models``: the models the page can use (bundled ones, plus the server's default).
+- ``GET /api/formats``: the output formats csrnet writes (from :mod:`csrnet.io.formats`' table).
 - ``POST /api/enhance`` (multipart: file, model, strength, format, quality, preview): the photo
-  retouched exactly as ``csrnet enhance`` does it (:func:`csrnet.photo.read_photo` ->
-  :func:`csrnet.enhance` -> :func:`csrnet.photo.write_photo`, so EXIF, ICC, 16-bit and RAW
+  retouched exactly as ``csrnet enhance`` does it (:func:`csrnet.io.formats.read_photo` ->
+  :func:`csrnet.enhance` -> :func:`csrnet.io.formats.write_photo`, so EXIF, ICC, 16-bit and RAW
   are handled alike and the bytes equal the CLI's); ``preview=N`` first shrinks the photo to
   an N-px long edge (the page's quick preview).
 - ``POST /api/lut`` (multipart: file, model, strength, size): the photo's look as a ``.cube``
@@ -260,6 +261,12 @@ def create_app(
             return JSONResponse(out)
 
         return guarded(work)
+
+    @app.get("/api/formats")
+    def api_formats() -> Response:
+        """The output formats (from the format table): the page's Format menu."""
+        return JSONResponse([{"key": f.key, "name": f.name, "extension": f.extension, "mime": f.mime, "depths": list(f.depths)}
+                             for f in FORMATS if f.key in output_formats()])
 
     @app.post("/api/enhance")
     def api_enhance(

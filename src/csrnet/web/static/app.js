@@ -139,3 +139,13 @@ fetch("/api/models").then((r) => r.json()).then((list) => {
     sel.appendChild(o);
   }
 }).catch((e) => setError("models: " + e.message));
+
+fetch("/api/formats").then((r) => r.json()).then((list) => {
+  if (!Array.isArray(list)) throw new Error(list.error || "cannot list formats");
+  for (const f of list) {
+    const o = document.createElement("option");
+    o.value = f.key;
+    o.textContent = f.name + (f.depths.includes(16) ? " (8/16-bit)" : "");
+    $("format").appendChild(o);
+  }
+}).catch((e) => setError("formats: " + e.message));
