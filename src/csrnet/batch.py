@@ -238,6 +238,6 @@ def run_batch(jobs: list[Job], retouch: Retouch, *, workers: int = 2, stop: thre
     if workers <= 1 or len(jobs) <= 1:
         return [one(j) for j in jobs]
     # Files already run in parallel; multi-threaded BLAS inside each would oversubscribe the
-    # cores, and OpenBLAS's spinning threads then make the small lattice solve 4x slower.
+    # cores, and OpenBLAS's spinning threads then slow the small lattice solve (csrnet.threads).
     with parallel_files(workers) as pool:
         return list(pool.map(one, jobs))

@@ -7,14 +7,15 @@ architecture goes through here:
 * :func:`run_blocks` — runs independent work items (row blocks of a kernel, tiles of the MLP,
   strips of a convolution) on a kept pool; the kernels and numpy release the GIL.
 * :func:`network_threads` — entered around the model's matrix products: BLAS on one thread
-  (its own spinning threads competed with the lattice kernel on two cores: a 6 MP enhance took
-  116-124 ms with them, 93-106 ms without) and the products split across csrnet's pool instead.
+  (its own spinning threads compete with the lattice kernel for the cores) and the products split
+  across csrnet's pool instead.
   OpenBLAS (0.3.31 here) ignores thread-count changes made outside the main thread, so from
   another thread the network runs on that thread alone.
 * :func:`parallel_files` — entered by callers that process several files at once (the CLI
   batch): BLAS on one thread for the whole pool (the files themselves fill the cores), and the
-  network of each file on its own thread (sharing the pool between files cost a folder batch of
-  8 x 24 MP ~0.2 s of 3.5).
+  network of each file on its own thread (sharing the pool between files made a folder slower).
+
+The timings behind these choices: bench/results/design_timings.md.
 """
 
 from __future__ import annotations
@@ -50,9 +51,8 @@ def resolve(threads: int | None) -> int:
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``threads`` threads, kept between calls: starting threads costs ~2.5 ms
-    each on the 2-core VM measured here, ~10 ms of a 6 MP photo's ~100 ms when every call started its
-    own. A forked child (e.g. a data-loader worker) gets new pools, not its parent's dead threads."""
+    """A process-wide pool of ``threads`` threads, kept between calls (starting threads for every call
+    cost a noticeable share of a photo's time: bench/results/design_timings.md). A forked child (e.g. a data-loader worker) gets new pools, not its parent's dead threads."""
     global _POOLS_PID
     with _POOLS_LOCK:
         if _POOLS_PID != os.getpid():
@@ -94,7 +94,7 @@ def network_threads(threads: int) -> Iterator[int]:
     if getattr(_FILE_WORKERS, "active", False) or threading.current_thread() is not threading.main_thread():
         yield 1
         return
-    from threadpoolctl import threadpool_limits  # a fresh scan (~1 ms) also finds BLAS libraries loaded late
+    from threadpoolctl import threadpool_limits  # a fresh scan also finds BLAS libraries loaded late
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield threads

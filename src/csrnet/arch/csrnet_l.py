@@ -22,7 +22,7 @@ cells) — the only step that looks at more than one pixel, and it is tiny. Then
   :func:`csrnet.kernels.lut.apply_grid_uint`, a C kernel for 8/16-bit). The approximations are
   blending the nodes' outputs instead of their modulations, and the lattice's trilinear
   interpolation: >= 51.8 dB PSNR from exact mode on held-out photos of the local tasks with
-  17^3 lattices, and 16-24x faster at 12 MP (bench/local_fast.py). Baking the ~650 nodes costs
+  17^3 lattices, and an order of magnitude faster (bench/local_fast.py). Baking the ~650 nodes costs
   about as much as 0.8 MP of exact mode, so the pipeline (``csrnet.enhance``)
   runs smaller photos exactly (:meth:`CSRNetL.prefers_exact`).
 
@@ -69,7 +69,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 #: Lattice size per grid node on the fast path, by measurement (bench/local_fast.py, held-out
 #: photos of the local tasks, 7 models): with the 2x grid below, 17 keeps >= 51.8 dB from exact
 #: mode (>= 54.0 dB with the bundled models); 13 bakes in half the time but drops to 49.0 dB.
-#: Every node is baked: the fast path's fixed cost (~1 s on one core).
+#: Every node is baked: the fast path's fixed cost.
 DEFAULT_GRID_LUT_SIZE = 17
 #: Lattices are baked on a grid this many times finer than the maps' cells (:func:`refine_maps`):
 #: blending outputs instead of modulations errs most where the maps change fastest; halving the
@@ -301,8 +301,8 @@ def bake_grid(model: Model, maps: LocalMaps, size: int = DEFAULT_GRID_LUT_SIZE, 
                 h = np.maximum(z, 0, out=z) if i < 2 else z
             out[k, p0 : p0 + chunk] = h
 
-    # The products are small: threaded BLAS only adds spinning (OpenBLAS made this bake ~15x
-    # slower on a 2-core machine with one core busy), so the pipeline holds BLAS to one thread
+    # The products are small: threaded BLAS only adds spinning (bench/results/design_timings.md),
+    # so the pipeline holds BLAS to one thread
     # (csrnet.threads.network_threads) and the cells are split across csrnet's threads instead.
     run_blocks(cell, range(cells), threads)
     if strength != 1.0:

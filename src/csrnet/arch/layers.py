@@ -34,7 +34,7 @@ __all__ = [
     "run_mlp",
 ]
 
-TILE_PIXELS = 1 << 13  # 8k pixels: the 64-wide hidden layers stay in cache (65k tiles were 1.5x slower)
+TILE_PIXELS = 1 << 13  # 8k pixels: the 64-wide hidden layers stay in cache (bench/results/design_timings.md)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def conv_pad1(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, *, c
     def strip(r0: int) -> None:
         r1 = min(ho, r0 + rows)
         # The patch matrix is built transposed, one (c, rows, wo) slab per kernel tap: each copy runs
-        # along a whole output row, ~4x faster than gathering k-wide windows pixel by pixel.
+        # along a whole output row, much faster than gathering k-wide windows pixel by pixel.
         cols = np.empty((k, k, c, r1 - r0, wo), np.float32)
         for dy in range(k):
             y0 = dy + stride * r0
@@ -92,7 +92,7 @@ def conv_pad1_hwc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 2, 
     """:func:`conv_pad1` on channels-last input (H, W, C) -> (Ho, Wo, O).
 
     The patch matrix is filled one kernel tap at a time from strided views, copying C
-    contiguous floats per pixel: for the 32-channel layers this is 3-4x faster than
+    contiguous floats per pixel: for the 32-channel layers this is several times faster than
     :func:`conv_pad1`'s channels-first gather (same sums, float32 rounding aside).
     """
     h, wd, c = x.shape

@@ -150,8 +150,8 @@ def read_pillow(path: Path, max_pixels: int, head: bytes, *, jpeg_array: bool = 
 
 def _jpeg_pixels(path: Path, size: tuple[int, int]) -> np.ndarray | None:
     """An RGB JPEG's pixels as an (H, W, 3) uint8 array, decoded by libjpeg-turbo through imagecodecs:
-    the same pixels as Pillow's decode (checked on every JPEG in the shared data), ~90 instead of
-    ~140 ms at 24 MP, and without the ~130 ms copy out of a PIL image that numpy code then needs.
+    the same pixels as Pillow's decode (checked on every JPEG in the shared data), faster, and without
+    the copy out of a PIL image that numpy code then needs (bench/results/design_timings.md).
     None (use Pillow) for a file that does not end with the JPEG end marker: libjpeg fills a
     truncated file with grey where Pillow reports it, so those keep Pillow's error."""
     import imagecodecs
@@ -270,7 +270,7 @@ def _to8(a: np.ndarray) -> np.ndarray:
 def jpeg_from_array(photo: Photo, quality: int) -> bytes | None:
     """The JPEG file Pillow's ``save(quality=..., exif=..., icc_profile=..., dpi=...)`` writes for
     8-bit array pixels, byte for byte (tested), from libjpeg-turbo through imagecodecs: no copy into
-    a PIL image (~60 ms at 24 MP) and a faster encoder. The metadata segments are laid out as Pillow
+    a PIL image and a faster encoder. The metadata segments are laid out as Pillow
     lays them out (JFIF density, then APP1 EXIF, then APP2 ICC chunks) because imagecodecs writes
     none. None (use Pillow) for anything else: PIL pixels, 16 bits, alpha, or metadata Pillow
     would refuse or treat specially."""

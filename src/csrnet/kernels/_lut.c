@@ -10,7 +10,7 @@
  *
  * The table comes padded to 4 floats a node (R, G, B, unused) so that with GCC/Clang each
  * corner is one 16-byte vector load and the three channels interpolate in one SIMD lane set:
- * ~1.9x faster than per-channel scalar code on a 24 MP photo, same results. Other compilers
+ * faster than per-channel scalar code (bench/results/design_timings.md), same results. Other compilers
  * take the scalar loop.
  *
  * apply_grid does the same for a grid of lattices blended per pixel (CSRNet-L's fast path:
@@ -120,7 +120,7 @@ static inline float tri1(const float *c, Py_ssize_t sg, Py_ssize_t sb, float fr,
 
 /* CLONES: where the toolchain can (GCC 12+, x86-64 Linux), each pixel loop is also compiled for
  * x86-64-v3 (AVX2 + FMA) and picked at load time by the CPU; others run the baseline build.
- * Measured on a 6 MP 8-bit photo, one thread: 54 -> 44 ms (the corner lerps become FMAs). */
+ * The corner lerps become FMAs (timings: bench/results/design_timings.md). */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__) && !defined(CSR_NO_CLONES)
 #define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
@@ -381,8 +381,7 @@ static PyObject *box_reduce(PyObject *self, PyObject *args) {
  * The second step of the condition copy (after box_reduce): Pillow's two-pass ImagingResample on
  * "F" images — a horizontal pass into float32 rows, then a vertical pass, each output a double sum
  * of its taps in order — on output rows r0..r1 of all three planes, so that Python can split rows
- * across threads (Pillow's resize is single-threaded and each plane also needs an Image copy: ~30 ms
- * of a 6 MP photo's ~120 ms here). The taps (first index and count per output, weights padded to
+ * across threads (Pillow's resize is single-threaded and each plane also needs an Image copy). The taps (first index and count per output, weights padded to
  * kh / kv) come from csrnet.kernels.lut._bilinear_taps, which computes them as Pillow's precompute_coeffs. */
 /* One row of the horizontal pass with N taps per output (in order, as Pillow sums them). */
 #define HTAPS(N)                                                                                  \

@@ -102,7 +102,7 @@ def _bilinear_taps(in_size: int, in0: float, in1: float, out_size: int) -> tuple
     if in_size >= ksize:
         # Every output reads exactly ksize inputs: windows near the far edge start earlier, with
         # leading zero weights (adding 0.0 first leaves each double sum unchanged), so the kernel's
-        # inner loop has a fixed trip count and unrolls (6 MP resample on 2 threads: ~10 -> ~5.5 ms).
+        # inner loop has a fixed trip count and unrolls (bench/results/design_timings.md).
         shift = np.maximum(first + ksize - in_size, 0)
         dest = k[None, :] + shift[:, None]
         keep = dest < ksize  # only zero weights fall off the end
@@ -206,7 +206,7 @@ def _kernel_apply(arr: np.ndarray, flat: np.ndarray, size: int, bits: int, threa
 def apply_lut_float(image: np.ndarray, table: np.ndarray, size: int, *, threads: int | None = None) -> np.ndarray:
     """Apply ``table`` to a (H, W, 3) float image in [0, 1] (colours are clipped to it first); returns
     float32 (H, W, 3), unclipped — :func:`apply_lut_array`'s result, from the compiled kernel where
-    there is one (~10x faster)."""
+    there is one (much faster)."""
     if _kernel is None:
         return apply_lut_array(image, table, size, threads=threads)
     arr = np.ascontiguousarray(image, np.float32)

@@ -27,9 +27,7 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
     Float photos take the box step in numpy (:func:`box_reduce`) and the bilinear step, Pillow's
     algorithm on the float planes, in the kernel (:func:`csrnet.kernels.lut.resample_planes`; Pillow's own
     resize without the kernel). The result matches Pillow's float path to ~1e-7 and its 8-bit path
-    to that path's rounding (~1/255), which PIL images take. Measured, 8-bit array to a 500 px copy:
-    24 MP 88-95 ms with Pillow's 8-bit path, 17-20 ms with the kernel's box step; 6 MP 8.8 ms fused
-    (13.6 ms as box step + kernel resample, 25-45 ms with Pillow's resample of the float planes).
+    to that path's rounding (~1/255), which PIL images take. Timings: bench/results/design_timings.md.
     """
     if isinstance(image, Image.Image):
         h, w = image.height, image.width
@@ -41,7 +39,7 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     if isinstance(image, Image.Image):
         # Pillow's own 8-bit path: getting a PIL photo's pixels into numpy costs more than all of it
-        # (~100 ms at 24 MP against ~25 ms); the copy differs from the float path by Pillow's rounding.
+        # (bench/results/design_timings.md); the copy differs from the float path by Pillow's rounding.
         small = pil_rgb(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
         return np.asarray(small, np.float32) / 255.0
     arr = np.asarray(image)

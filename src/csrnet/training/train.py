@@ -16,7 +16,7 @@ crops, no augmentation; the condition network sees the full-resolution input.
   sees the *whole* image — downscaled to ``condition_size`` long edge with
   :func:`csrnet.kernels.resize.downscale`, the very function inference uses, so the condition
   statistics at training and inference match. The base network's cost per step drops
-  ~20x (512 px photos) and becomes independent of photo size.
+  by an order of magnitude and becomes independent of photo size.
 * Several images per step (:data:`FAST_BATCH`): each gets its own condition vector; the
   gradient averages over different images instead of following one photo at a time.
 * All pairs are decoded once and kept in memory (inputs, targets and the downscaled
@@ -25,10 +25,10 @@ crops, no augmentation; the condition network sees the full-resolution input.
   starting from ``init``), betas (0.9, 0.99), a short linear warm-up then cosine decay to
   1/100 of the peak — short runs need the decay to settle.
 * Default length: :data:`FAST_ITERS` steps from scratch, :data:`FAST_FINETUNE_ITERS` from
-  ``init`` (about 0.13 CPU-s a step, independent of the number of pairs, so a fine-tune
-  on ~20 pairs of ~512 px takes about half a minute plus decoding). Measured with
+  ``init`` (a step's cost is independent of the number of pairs, so a fine-tune on ~20
+  pairs takes well under a minute on a laptop CPU; bench/results/design_timings.md). Measured with
   bench/train_recipes.py (3 folds, 12 train / 6 held-out shared FiveK pairs, released
-  checkpoint, ``freeze="base"``): held-out PSNR 22.14 dB after 150 steps (34 CPU-s)
+  checkpoint, ``freeze="base"``): held-out PSNR 22.14 dB after 150 steps
   against 21.66 dB after 300 steps and 17.52 dB identity — on a dozen photos the
   32k-parameter conditional branch peaks early and then slowly overfits.
 
@@ -366,8 +366,7 @@ def train(
             much wall time / CPU time of this process; the lr schedule still assumes
             ``iters``. For time-budget comparisons (CPU time is robust to a busy machine).
         threads: torch CPU threads for this run; default :func:`default_threads` (fewer
-            on a busy machine: two threads sharing two busy cores ran a fine-tune 8x
-            slower in wall time than one thread did).
+            on a busy machine, where threads that wait for busy cores cost more than they bring).
 
     Returns:
         Path of the exported ``model.safetensors`` (loads with :func:`csrnet.load_model`).
@@ -396,8 +395,7 @@ def default_threads() -> int:
     """torch's thread count, reduced to the cores left idle by the 1-minute load average.
 
     The networks' operations are small, so OpenMP threads that must wait for busy cores
-    cost far more than they bring: on a 2-core machine with ~2 other busy processes one
-    thread fine-tuned in 35 s where two threads took 264 s.
+    cost far more than they bring (bench/results/design_timings.md).
     """
     n = torch.get_num_threads()
     try:
