@@ -28,6 +28,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import CsrnetError
+from ..io.formats import read_photo
+from ..kernels.pixels import to_float
 from ..pipeline import ConditionSize, enhance
 from ..training.data import find_pairs, read_rgb
 from ..weights import Model, load_model
@@ -222,16 +224,6 @@ def _model_label(spec: str | Model, model: Model, taken: set[str]) -> str:
     return label
 
 
-def _model_input(x: np.ndarray) -> np.ndarray:
-    """What a user's file would give :func:`csrnet.enhance`: uint8 for 8-bit sources, float32 otherwise.
-
-    ``read_rgb`` returns float32; an 8-bit file decodes to exactly ``u8 / 255``, which is
-    detected by re-quantising (16-bit sources keep their precision as float32).
-    """
-    u8 = _m.to_uint8(x)
-    return u8 if np.array_equal(u8.astype(np.float32) / 255.0, x) else x
-
-
 def evaluate(
     pairs_dir: str | os.PathLike[str],
     models: Sequence[str | os.PathLike[str] | Model],
@@ -281,11 +273,12 @@ def evaluate(
     thumbs: list[list[Image.Image]] = []
     captions: list[list[str]] = []
     for pair in items:
-        x, target = read_rgb(pair.input), read_rgb(pair.target)
-        target8 = _m.to_uint8(target)
-        model_in = _model_input(x)
-        outputs = [_m.to_uint8(x)]
-        outputs += [_m.to_uint8(enhance(model_in, model, exact=exact, condition_size=condition_size)) for _, model in loaded]
+        # the input exactly as `csrnet enhance` reads it and hands it to the model (same reader, colour
+        # management, pixel type); scored on 8 bits like a saved file
+        model_in = read_photo(pair.input, jpeg_array=True).pixels
+        target8 = _m.to_uint8(read_rgb(pair.target))
+        outputs = [_m.to_uint8(to_float(model_in))]
+        outputs += [_m.to_uint8(to_float(enhance(model_in, model, exact=exact, condition_size=condition_size))) for _, model in loaded]
         scores = [ImageScores(label, pair.name, **_m.compute_all(out, target8)) for label, out in zip(labels, outputs)]
         rows += scores
         if report_dir is not None:

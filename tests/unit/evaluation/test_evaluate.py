@@ -9,10 +9,10 @@ from PIL import Image
 
 from csrnet.evaluation import metrics as M
 from csrnet.errors import CsrnetError
-from csrnet.evaluation.evaluate import IDENTITY, _model_input, evaluate, read_csv
+from csrnet.evaluation.evaluate import IDENTITY, evaluate, read_csv
 from csrnet.weights import Model, expected_shapes
 
-from .conftest import PAIRS
+from tests.conftest import PAIRS
 
 GREY = 0.5
 
@@ -91,13 +91,6 @@ def test_same_model_twice_gets_distinct_columns(tmp_path):
     _write_pairs(tmp_path / "data", n=1, h=24, w=24)
     result = evaluate(tmp_path / "data", [_grey_model(), _grey_model()], exact=True, progress=False)
     assert result.models == [IDENTITY, "grey", "grey#2"]
-
-
-def test_model_input_keeps_8_bit_sources_as_uint8_and_16_bit_as_float():
-    u8 = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
-    assert _model_input(u8.astype(np.float32) / 255.0).dtype == np.uint8
-    f16 = (np.arange(48, dtype=np.float32).reshape(4, 4, 3) * 1000 + 1) / 65535.0
-    assert _model_input(f16).dtype == np.float32
 
 
 def test_evaluate_released_checkpoint_on_shared_pairs(shared, ref_model, tmp_path):
