@@ -23,7 +23,7 @@ from .io.atomic import remove_stale_temporaries
 from .io.formats import default_output, input_extensions, read_photo, write_photo
 from .io.photo import DEFAULT_MAX_PIXELS
 from .pipeline import Blend, enhance
-from .threads import parallel_files
+from .threads import file_workers, parallel_files
 from .weights import Model
 
 __all__ = ["Job", "Result", "Report", "Retouch", "collect_inputs", "enhancer", "output_path", "plan_jobs", "process", "run_batch", "IMAGE_EXTENSIONS"]
@@ -219,12 +219,13 @@ def process(job: Job, retouch: Retouch, *, fmt: str | None = None, quality: int 
     return Result(job, "done")
 
 
-def run_batch(jobs: list[Job], retouch: Retouch, *, workers: int = 2, stop: threading.Event | None = None,
+def run_batch(jobs: list[Job], retouch: Retouch, *, workers: int | None = None, stop: threading.Event | None = None,
               on_result: Callable[[Result], None] | None = None, **options) -> list[Result]:
     """Process ``jobs`` with ``retouch`` (see :func:`process` for ``options``) on ``workers`` threads (decode, lattice and encode release the GIL, so files
     overlap across cores). Setting ``stop`` lets running files finish and starts no new one.
     Results come back in job order."""
     stop = stop or threading.Event()
+    workers = file_workers() if workers is None else workers
     remove_stale_temporaries(sorted({j.dst.parent for j in jobs}))
 
     def one(job: Job) -> Result:

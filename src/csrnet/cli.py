@@ -18,7 +18,7 @@ import click
 from .errors import CsrnetError
 from .arch import architectures
 from .io.formats import output_formats
-from .threads import default_threads
+from .threads import file_workers
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,7 +79,7 @@ def _load(model: str):
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder arguments.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never replaced).")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=min(2, default_threads()), show_default=True, help="Files processed at once.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=file_workers(), show_default=True, help="Files processed at once.")
 @click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse larger images (decompression-bomb guard). Default 250 MP.")
 @click.option("--style", default=None, help="Blend models instead of --model: 'modelA:0.7,modelB:0.3'.")
 @click.option("--style-mode", type=click.Choice(["lut", "modulation"]), default="lut", show_default=True,
@@ -204,7 +204,7 @@ def lut_cmd(photos, output, size, model, strength, apply_path, suffix, fmt, qual
     jobs_list, plan_errors = plan_jobs(inputs, output, suffix=suffix, fmt=fmt)
     report = Report(errors=errors + plan_errors)
     # the same parallel file path as `csrnet enhance`, with the .cube's table in the lattice kernel
-    report.results = run_batch(jobs_list, lambda pixels: apply_cube(pixels, look), workers=min(2, default_threads()),
+    report.results = run_batch(jobs_list, lambda pixels: apply_cube(pixels, look), workers=file_workers(),
                                fmt=fmt, quality=quality, overwrite=overwrite)
     for line in report.failures:
         click.echo(f"csrnet: failed: {line}", err=True)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-__all__ = ["default_threads", "resolve", "run_blocks", "row_blocks", "network_threads", "parallel_files"]
+__all__ = ["default_threads", "file_workers", "resolve", "run_blocks", "row_blocks", "network_threads", "parallel_files"]
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_PID = 0
@@ -43,6 +43,13 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def file_workers() -> int:
+    """Files processed at once by default (CLI batch, web app): two, or one on a single CPU. Two files
+    overlap one's decode/encode with the other's compute; each file's kernels still use every CPU, and
+    more files at once multiply memory (a 24 MP photo holds ~330 MB) without adding cores."""
+    return min(2, default_threads())
 
 
 def resolve(threads: int | None) -> int:

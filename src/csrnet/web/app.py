@@ -51,6 +51,7 @@ from ..io.photo import DEFAULT_MAX_PIXELS
 from ..kernels.resize import downscale
 from ..looks import look_text
 from ..pipeline import enhance
+from ..threads import file_workers
 from ..weights import list_models, load_model
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "LUT_SIZES", "create_app"]
@@ -152,7 +153,7 @@ def create_app(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     *,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-    jobs: int = 2,
+    jobs: int | None = None,
 ) -> FastAPI:
     """The web app: ``default_model`` (bundled name or weights file) is loaded now, so a bad one fails at start.
 
@@ -162,7 +163,7 @@ def create_app(
     _require_form_parser()
     models: dict[str, Any] = {}  # name -> Model, loaded once
     models_lock = threading.Lock()
-    work_slots = threading.BoundedSemaphore(max(1, jobs))
+    work_slots = threading.BoundedSemaphore(max(1, file_workers() if jobs is None else jobs))
 
     def get_model(name: str):
         if name != default_model and name not in list_models():
