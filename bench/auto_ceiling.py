@@ -3,8 +3,8 @@
     python bench/auto_ceiling.py          # ~1 min on 2 cores; needs ../shared/data/photos
 
 A model that sees only the degraded photo cannot know how the original looked; this script
-measures how much that costs, on the held-out split of scripts/train_default.py (8-bit PSNR to
-the original, mean over photos):
+measures how much that costs, on the held-out split of scripts/train_default.py
+(csrnet.training.heldout; 8-bit PSNR to the original, mean over photos):
 
 1. Exposure faults alone (uniform ±2 EV, 4 per held-out photo): identity; `auto`; the bundled
    `exposure` model (trained on these faults alone, never on these photos); the best
@@ -22,16 +22,14 @@ the original, mean over photos):
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import train_default as td  # noqa: E402  (the held-out split and helpers the card uses)
+import csrnet
+from csrnet.training.degrade import exposure, random_degradation, srgb_to_linear
+from csrnet.training.heldout import load_small, split
 
-import csrnet  # noqa: E402
-from csrnet.training.degrade import exposure, random_degradation, srgb_to_linear  # noqa: E402
+from common import EXAMPLES, PHOTOS, psnr, to8
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 QUANTILES = np.linspace(0, 1, 257)
@@ -48,11 +46,11 @@ def f8(x: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    if not td.PHOTOS.exists():
-        sys.exit(f"{td.PHOTOS}: not found (this benchmark needs ../shared)")
-    photos = sorted(td.PHOTOS.glob("*.jpg"))
-    train = [f8(td.to8(td.load_small(p))) for p in photos if not td.held_out(p.name)]
-    held = [td.to8(td.load_small(p)) for p in photos if td.held_out(p.name)]
+    if not PHOTOS.exists():
+        sys.exit(f"{PHOTOS}: not found (this benchmark needs ../shared)")
+    train_photos, held_photos = split(sorted(PHOTOS.glob("*.jpg")), EXAMPLES)  # the split of the bundled models
+    train = [f8(to8(load_small(p))) for p in train_photos]
+    held = [to8(load_small(p)) for p in held_photos]
     model = csrnet.load_model("auto")
     specialist = csrnet.load_model("exposure")  # the bundled model trained on exposure faults alone
     b_train = np.array([log_brightness(t) for t in train])
@@ -69,10 +67,10 @@ def main() -> None:
     for t8 in held:
         for _ in range(4):
             ev = float(rng.uniform(-2, 2))
-            d8 = td.to8(exposure(f8(t8), ev))
-            rows.append((abs(ev), td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8), td.psnr8(csrnet.enhance(d8, specialist), t8),
-                         td.psnr8(td.to8(exposure(f8(d8), -posterior_ev(log_brightness(f8(d8))))), t8),
-                         min(td.psnr8(td.to8(exposure(f8(d8), -ev)), t8), 60.0)))
+            d8 = to8(exposure(f8(t8), ev))
+            rows.append((abs(ev), psnr(d8, t8), psnr(csrnet.enhance(d8, model), t8), psnr(csrnet.enhance(d8, specialist), t8),
+                         psnr(to8(exposure(f8(d8), -posterior_ev(log_brightness(f8(d8))))), t8),
+                         min(psnr(to8(exposure(f8(d8), -ev)), t8), 60.0)))
     r = np.array(rows)
     print(f"## 1. Exposure faults alone (uniform ±2 EV, {len(held)} held-out photos × 4; PSNR dB, true EV capped at 60)\n")
     print("| fault size (EV) | n | identity | `auto` | `exposure` | brightness-only estimate | true EV undone |")
@@ -87,7 +85,7 @@ def main() -> None:
     bs, shifts = [], []
     for t in train:
         for _ in range(20):
-            b = log_brightness(f8(td.to8(random_degradation(t, rng)[0])))
+            b = log_brightness(f8(to8(random_degradation(t, rng)[0])))
             bs.append(b)
             shifts.append(log_brightness(t) - b)
     bs_a, sh_a = np.array(bs), np.array(shifts)
@@ -109,14 +107,14 @@ def main() -> None:
     mix, by_strength = [], {s: [] for s in STRENGTHS}
     for t8 in held:
         for _ in range(3):
-            d8 = td.to8(random_degradation(f8(t8), rng)[0])
+            d8 = to8(random_degradation(f8(t8), rng)[0])
             d = f8(d8)
             for st in STRENGTHS:
-                by_strength[st].append(td.psnr8(csrnet.enhance(d8, model, strength=st), t8))
+                by_strength[st].append(psnr(csrnet.enhance(d8, model, strength=st), t8))
             shift = float(np.interp(log_brightness(d), centres, mean_shift))
-            mix.append((td.psnr8(d8, t8), td.psnr8(csrnet.enhance(d8, model), t8), td.psnr8(csrnet.enhance(d8, specialist), t8),
-                        td.psnr8(td.to8(exposure(d, shift)), t8),
-                        td.psnr8(td.to8(grey_world(d)), t8), td.psnr8(td.to8(histogram_match(d)), t8)))
+            mix.append((psnr(d8, t8), psnr(csrnet.enhance(d8, model), t8), psnr(csrnet.enhance(d8, specialist), t8),
+                        psnr(to8(exposure(d, shift)), t8),
+                        psnr(to8(grey_world(d)), t8), psnr(to8(histogram_match(d)), t8)))
     m = np.array(mix).mean(0)
     print(f"\n## 2. The card's mix of 1–3 faults ({len(held)} held-out photos × 3; PSNR dB, gain over identity)\n")
     print("| identity | `auto` | `exposure` | learned brightness shift | grey-world white balance | histogram matching |")
@@ -129,18 +127,18 @@ def main() -> None:
 
     # 3. the cost of not knowing a photo's brightness
     target = float(np.median(b_train))
-    moved = [min(60.0, td.psnr8(td.to8(exposure(f8(t8), target - log_brightness(f8(t8)))), t8)) for t8 in held]
+    moved = [min(60.0, psnr(to8(exposure(f8(t8), target - log_brightness(f8(t8)))), t8)) for t8 in held]
     print("\n## 3. Clean held-out photos moved to the training photos' median brightness, vs themselves\n")
     print(f"mean {np.mean(moved):.2f} dB, median {np.median(moved):.2f} dB (training photos' log2 brightness sd {b_train.std():.2f} EV)")
 
     # 4. the README's example photo (the original darkened by 1.5 EV) at full size
     from PIL import Image
 
-    bad = np.asarray(Image.open(ROOT / "examples" / "cathedral_underexposed.jpg").convert("RGB"))
-    ref = np.asarray(Image.open(ROOT / "examples" / "gcompris_monument-berlin-cathedral.jpg").convert("RGB"))
+    bad = np.asarray(Image.open(EXAMPLES / "cathedral_underexposed.jpg").convert("RGB"))
+    ref = np.asarray(Image.open(EXAMPLES / "gcompris_monument-berlin-cathedral.jpg").convert("RGB"))
     print("\n## 4. examples/cathedral_underexposed.jpg (−1.5 EV) vs its original, 1024 px\n")
     print("| identity | `auto` | `exposure` |\n|---|---|---|")
-    print(f"| {td.psnr8(bad, ref):.2f} | {td.psnr8(csrnet.enhance(bad, model), ref):.2f} | {td.psnr8(csrnet.enhance(bad, specialist), ref):.2f} |")
+    print(f"| {psnr(bad, ref):.2f} | {psnr(csrnet.enhance(bad, model), ref):.2f} | {psnr(csrnet.enhance(bad, specialist), ref):.2f} |")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,12 @@
 Prints a Markdown table: read / enhance / write seconds for a 16-bit TIFF (6000x4000),
 and decode / enhance / write for a Bayer DNG of the same size (RAW -> 16-bit TIFF and
 RAW -> JPEG). The test photo is a real shared photo upscaled to 24 MP; the DNG is that
-photo mosaicked (tests/test_formats.py::_write_dng). Needs ../shared and pidng.
+photo mosaicked (bench/common.py's write_dng). Needs ../shared and pidng.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,9 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared"
+from common import PHOTOS, RELEASED, write_dng
 
 
 def timed(fn, *args, **kwargs):
@@ -34,10 +31,11 @@ def main() -> None:
     import csrnet
     from csrnet.io.formats import read_photo, write_photo
     from csrnet.io.photo import Photo, srgb_profile
-    from tests.test_formats import _write_dng
+    from csrnet.kernels.lattice import DEFAULT_LUT_SIZE
+    from csrnet.threads import default_threads
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=str(SHARED / "reference" / "csrnet_official_eccv2020.pth"))
+    ap.add_argument("--model", default=str(RELEASED))
     ap.add_argument("--mp", type=float, default=24.0)
     args = ap.parse_args()
     model = csrnet.load_model(args.model)
@@ -45,7 +43,7 @@ def main() -> None:
     csrnet.enhance(np.zeros((1200, 900, 3), np.uint16), model)
     w = int(round((args.mp * 1e6 * 1.5) ** 0.5)) // 2 * 2
     h = int(round(w / 1.5)) // 2 * 2
-    base = Image.open(SHARED / "data" / "photos" / "gcompris_animal-bison.jpg").convert("RGB").resize((w, h), Image.Resampling.BICUBIC)
+    base = Image.open(PHOTOS / "gcompris_animal-bison.jpg").convert("RGB").resize((w, h), Image.Resampling.BICUBIC)
     u16 = np.asarray(base).astype(np.uint16) * 257
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,14 +53,14 @@ def main() -> None:
         out, t_enh = timed(csrnet.enhance, photo.pixels, model)
         _, t_write = timed(write_photo, photo.with_pixels(out), tmp / "out16.tif")
         rows.append(("16-bit TIFF -> 16-bit TIFF", "read", t_read, t_enh, t_write))
-        _write_dng(tmp / "shot.dng", np.asarray(base, np.float64) / 255.0)
+        write_dng(tmp / "shot.dng", np.asarray(base, np.float64) / 255.0)
         raw, t_dec = timed(read_photo, tmp / "shot.dng")
         out, t_enh = timed(csrnet.enhance, raw.pixels, model)
         _, t_tif = timed(write_photo, raw.with_pixels(out), tmp / "raw.tif")
         _, t_jpg = timed(write_photo, raw.with_pixels(out), tmp / "raw.jpg")
         rows.append(("RAW (DNG) -> 16-bit TIFF", "decode", t_dec, t_enh, t_tif))
         rows.append(("RAW (DNG) -> JPEG", "decode", t_dec, t_enh, t_jpg))
-    print(f"{w}x{h} ({w * h / 1e6:.1f} MP), {csrnet.__name__} fast path (lattice {csrnet.engine.DEFAULT_LUT_SIZE}), 2 threads, "
+    print(f"{w}x{h} ({w * h / 1e6:.1f} MP), {csrnet.__name__} fast path (lattice {DEFAULT_LUT_SIZE}), {default_threads()} threads, "
           "after a warm-up call\n")
     print("| path | read/decode s | enhance s | write s | total s |")
     print("|---|---:|---:|---:|---:|")

@@ -1,4 +1,4 @@
-"""Full-resolution speed, memory and fidelity: the released-code torch forward vs the engine.
+"""Full-resolution speed, memory and fidelity: the released-code torch forward vs csrnet's torch-free pipeline.
 
 Prints a Markdown table for 6, 12 and 24 MP photos with real detail (mosaics of the
 1024-px photos in ../shared/data/photos, saved as JPEG q92 — not upscaled images, which
@@ -8,9 +8,13 @@ decode unrealistically fast). Each measurement runs in its own process so peak R
     python bench/full_resolution.py --quick    # 6 MP only, batch of 2
 
 Rows: Pillow JPEG decode+encode alone (the floor); torch forward as the released code runs it
-(condition net on the full-resolution input; 6 and 12 MP only); engine exact (per-pixel MLP,
-tiled); engine fast (fitted 49^3 lattice). "model stage" = everything but decode/encode.
-Then `csrnet enhance` on one 24 MP file (latency) and on a folder of 8 (throughput).
+(condition net on the full-resolution input; 6 and 12 MP only); ``csrnet.enhance(exact=True)``
+(per-pixel MLP, tiled); ``csrnet.enhance`` fast path (fitted 49^3 lattice). "model stage" =
+everything but decode/encode.
+Then `csrnet enhance` on one 24 MP file (latency) and on a folder of 8 (throughput), and
+`csrnet lut --apply LOOK.cube` on the same folder (LOOK.cube exported from its first photo with
+`csrnet lut PHOTO -o LOOK.cube`, not timed), each against the files' own decode+encode.
+With --quick both use 6 MP files, 2 of them.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,34 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-PHOTOS = SHARED / "data" / "photos"
-CHECKPOINT = SHARED / "reference" / "csrnet_official_eccv2020.pth"
-SIZES = {6: (3000, 2000), 12: (4240, 2832), 24: (6000, 4000)}
-
-
-def make_mosaic(mp: int, path: Path, offset: int = 0) -> Path:
-    """A size-MP JPEG tiled from real 1024-px photos at native resolution."""
-    w, h = SIZES[mp]
-    photos = sorted(PHOTOS.glob("*.jpg"))
-    canvas = Image.new("RGB", (w, h))
-    i = offset
-    for y in range(0, h, 680):
-        for x in range(0, w, 1024):
-            tile = Image.open(photos[i % len(photos)]).convert("RGB")
-            canvas.paste(tile.crop((0, 0, 1024, 680)), (x, y))
-            i += 1
-    canvas.save(path, quality=92)
-    return path
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across fork+exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from common import RELEASED, make_mosaic, peak_rss_mb, psnr, run_child
 
 
 def one(mode: str, path: Path, weights: Path) -> dict:
@@ -76,7 +52,7 @@ def one(mode: str, path: Path, weights: Path) -> dict:
 
         torch.set_num_threads(os.cpu_count() or 1)
         net = CSRNet()
-        net.load_state_dict(torch.load(CHECKPOINT, weights_only=True))
+        net.load_state_dict(torch.load(RELEASED, weights_only=True))
         net.eval()
         x = np.asarray(Image.open(path).convert("RGB"))
         t = time.perf_counter()
@@ -108,15 +84,7 @@ def one(mode: str, path: Path, weights: Path) -> dict:
 
 
 def measure(mode: str, path: Path, weights: Path) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--one", mode, str(path), str(weights)], capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(r.stderr)
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+    return run_child(__file__, "--one", mode, path, weights)
 
 
 def timed(cmd: list[str]) -> float:
@@ -141,7 +109,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="csrnet-bench-"))
     try:
-        weights = save_model(csrnet.load_model(CHECKPOINT), tmp / "ref.safetensors")
+        weights = save_model(csrnet.load_model(RELEASED), tmp / "ref.safetensors")
         sizes = [6] if args.quick else [6, 12, 24]
         rows = []
         for mp in sizes:
@@ -181,9 +149,14 @@ def main() -> None:
         single = timed(cli + [str(files[0]), "-o", str(tmp / "single")])
         startup = timed([sys.executable, "-c", "import csrnet.cli"])
         batch = timed(cli + [str(folder), "-o", str(tmp / "out")])
+        # the same folder through a .cube exported from the first photo (the export is not timed)
+        look = tmp / "look.cube"
+        timed([sys.executable, "-m", "csrnet.cli", "lut", str(files[0]), "-o", str(look), "-m", str(weights)])
+        cube = timed([sys.executable, "-m", "csrnet.cli", "lut", "--apply", str(look), str(folder), "-o", str(tmp / "cube_out")])
         print(f"\n| command ({mp} MP JPEG) | seconds | vs decode+encode |\n|---|---|---|")
         print(f"| Pillow decode+encode of the {n} files, sequential (floor) | {floor:.2f} | 1.00x |")
         print(f"| `csrnet enhance` folder of {n} | {batch:.2f} | {batch / floor:.2f}x |")
+        print(f"| `csrnet lut --apply LOOK.cube` folder of {n} | {cube:.2f} | {cube / floor:.2f}x |")
         print(f"| `csrnet enhance` one photo (latency; incl. {startup:.2f} s Python start-up) | {single:.2f} | |")
         print(f"\nmachine: {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
     finally:

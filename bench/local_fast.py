@@ -1,15 +1,15 @@
-"""CSRNet-L fast path (a grid of baked lattices, csrnet.local) vs exact mode: fidelity, speed, memory.
+"""CSRNet-L fast path (a grid of baked lattices, csrnet.arch.csrnet_l) vs exact mode: fidelity, speed, memory.
 
-Fidelity: 8-bit PSNR of the fast path (``local.enhance_image(x, model, lut_size=S, refine=r)``,
-forced even where ``csrnet.enhance`` would run small photos exactly) against ``exact=True`` on
-held-out photos of every local task (csrnet.local_tasks: split_photos + make_pair; tasks whose
+Fidelity: 8-bit PSNR of the fast path (``csrnet.enhance(x, model, lut_size=S)`` for the default
+grid, ``bake_grid_for(..., refine=r)`` applied for the others; forced even where ``csrnet.enhance``
+would run small photos exactly) against ``exact=True`` on held-out photos of every local task
+(csrnet.training.local_tasks: split_photos + make_pair; tasks whose
 input is the untouched photo share one row), at 256 px and at the photos' full 1024 px, for
 lattice sizes S = 17, 25, 33 on the maps' cells and S = 13, 17 on a 2x finer grid, with every
 bundled CSRNet-L model and any given by --models (default: /tmp/csrnet_2000/runs/*/csrnet-l/
 model.safetensors, skipping those identical to a bundled one).
 
-Speed and memory: a 12 MP JPEG mosaic of the 1024-px photos (bench/full_resolution.py's
-make_mosaic), decoded and enhanced in a fresh process per mode (peak RSS is that process's).
+Speed and memory: a 12 MP JPEG mosaic of the 1024-px photos (bench/common.py's make_mosaic), decoded and enhanced in a fresh process per mode (peak RSS is that process's).
 Prints Markdown and writes bench/results/local_fast.md.
 
     OMP_NUM_THREADS=1 python bench/local_fast.py               # 3 photos per task
@@ -23,7 +23,6 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,29 +31,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-from full_resolution import PHOTOS, make_mosaic, peak_rss_mb
+from common import PHOTOS, RESULTS, make_mosaic, peak_rss_mb, psnr, run_child
 
 #: (refine, lattice size) pairs compared: lattices on the maps' own cells, and on a 2x finer grid.
 CONFIGS = ((1, 17), (1, 25), (1, 33), (2, 13), (2, 17))
 RUNS = "/tmp/csrnet_2000/runs/*/csrnet-l/model.safetensors"
 
 
-def psnr8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
-
-
 def inputs(n_photos: int, px: int) -> list[tuple[str, str, np.ndarray]]:
     """(tasks sharing the input, photo name, uint8 input) for the first ``n_photos`` held-out photos."""
-    from csrnet import engine
+    from csrnet.kernels.resize import downscale
     from csrnet.training.local_tasks import LOCAL_TASKS, make_pair, split_photos
 
     _, held_out = split_photos(PHOTOS)
     out = []
     for p in held_out[:n_photos]:
-        photo = engine.downscale(np.asarray(Image.open(p).convert("RGB")), px)
+        photo = downscale(np.asarray(Image.open(p).convert("RGB")), px)
         seen: list[tuple[list[str], np.ndarray]] = []
         for task in LOCAL_TASKS:
             x = np.round(make_pair(task, photo, p.stem)[0] * 255).astype(np.uint8)
@@ -68,18 +60,34 @@ def inputs(n_photos: int, px: int) -> list[tuple[str, str, np.ndarray]]:
     return out
 
 
-def _name(refine: int, size: int) -> str:
-    from csrnet import local
+def fast_grid(x: np.ndarray, model, size: int, refine: int) -> np.ndarray:
+    """The fast path on uint8 ``x`` with ``size``^3 lattices on a grid ``refine`` times finer than the
+    maps' cells, whatever the photo size (``lut_size`` given: ``csrnet.enhance`` never runs it exactly)."""
+    import csrnet
+    from csrnet.arch.csrnet_l import DEFAULT_GRID_REFINE, bake_grid_for, local_maps
+    from csrnet.pipeline import condition_copy
+    from csrnet.threads import network_threads, resolve
 
-    default = (refine, size) == (local.DEFAULT_GRID_REFINE, local.DEFAULT_GRID_LUT_SIZE)
+    if refine == DEFAULT_GRID_REFINE:
+        return csrnet.enhance(x, model, lut_size=size)
+    with network_threads(resolve(None)) as threads:  # as csrnet.enhance runs it: BLAS on one thread, cells on all
+        maps = local_maps(model, condition_copy(x, model, "model"), threads=threads)
+        grid = bake_grid_for(model, maps, x.shape[:2], size, refine, 1.0, threads)
+    return grid.apply_uint(x, threads=resolve(None))
+
+
+def _name(refine: int, size: int) -> str:
+    from csrnet.arch.csrnet_l import DEFAULT_GRID_LUT_SIZE, DEFAULT_GRID_REFINE
+
+    default = (refine, size) == (DEFAULT_GRID_REFINE, DEFAULT_GRID_LUT_SIZE)
     return f"{'**' if default else ''}{size}³{', grid x2' if refine == 2 else ''}{'** (default)' if default else ''}"
 
 
 def fidelity(models: dict[str, Path | str], n_photos: int) -> list[str]:
     import csrnet
-    from csrnet import local
+    from csrnet.arch.csrnet_l import DEFAULT_GRID_LUT_SIZE, DEFAULT_GRID_REFINE
 
-    default = (local.DEFAULT_GRID_REFINE, local.DEFAULT_GRID_LUT_SIZE)
+    default = (DEFAULT_GRID_REFINE, DEFAULT_GRID_LUT_SIZE)
     lines = [
         "| model | input (tasks) | size | photos | " + " | ".join(_name(*c) for c in CONFIGS) + " | default: max diff, pixels > 2 LSB |",
         "|---|---|---|---|" + "---|" * (len(CONFIGS) + 1),
@@ -94,8 +102,8 @@ def fidelity(models: dict[str, Path | str], n_photos: int) -> list[str]:
                 g = groups.setdefault(tasks, {"shape": x.shape, "n": 0, "maxdiff": 0, "over2": [], **{c: [] for c in CONFIGS}})
                 g["n"] += 1
                 for refine, size in CONFIGS:
-                    fast = local.enhance_image(x, model, lut_size=size, refine=refine)  # lut_size: the fast path at any size
-                    g[refine, size].append(psnr8(fast, exact))
+                    fast = fast_grid(x, model, size, refine)
+                    g[refine, size].append(psnr(fast, exact))
                     if (refine, size) == default:
                         diff = np.abs(fast.astype(int) - exact).max(-1)
                         g["maxdiff"] = max(g["maxdiff"], int(diff.max()))
@@ -111,7 +119,9 @@ def fidelity(models: dict[str, Path | str], n_photos: int) -> list[str]:
 def one(mode: str, path: Path, weights: str, out: Path) -> dict:
     """One 12 MP measurement in this (fresh) process."""
     import csrnet
-    from csrnet import engine, local, lut
+    from csrnet.arch.csrnet_l import DEFAULT_GRID_LUT_SIZE, DEFAULT_GRID_REFINE, bake_grid_for, local_maps
+    from csrnet.pipeline import condition_copy
+    from csrnet.threads import network_threads, resolve
 
     res: dict = {}
     model = csrnet.load_model(weights)
@@ -127,23 +137,21 @@ def one(mode: str, path: Path, weights: str, out: Path) -> dict:
     res["model"] = time.perf_counter() - t
     res["rss_mb"] = peak_rss_mb()
     np.save(out, y)
-    if not exact:  # where the fast path's time goes (a second run, after the RSS reading)
+    if not exact:  # where the fast path's time goes (a second run, after the RSS reading), threaded as csrnet.enhance runs it
+        size, refine, n = DEFAULT_GRID_LUT_SIZE, DEFAULT_GRID_REFINE, resolve(None)
         t0 = time.perf_counter()
-        maps = local.local_maps(model, engine._condition_input(engine._as_float(x), model, "model"))
-        t1 = time.perf_counter()
-        size, refine = local.DEFAULT_GRID_LUT_SIZE, local.DEFAULT_GRID_REFINE
-        tables, rows, cols = local._fast_grid(model, maps, x.shape, size, refine, 1.0, 2)
+        with network_threads(n) as threads:  # BLAS on one thread, the cells on csrnet's threads
+            maps = local_maps(model, condition_copy(x, model, "model"), threads=threads)
+            t1 = time.perf_counter()
+            grid = bake_grid_for(model, maps, x.shape[:2], size, refine, 1.0, threads)
         t2 = time.perf_counter()
-        lut.apply_grid_uint(x, tables, size, rows, cols)
-        res.update(maps=t1 - t0, bake=t2 - t1, apply=time.perf_counter() - t2, grid=list(tables.shape[:2]), size=size)
+        grid.apply_uint(x, threads=n)
+        res.update(maps=t1 - t0, bake=t2 - t1, apply=time.perf_counter() - t2, grid=list(grid.tables.shape[:2]), size=size)
     return res
 
 
 def measure(mode: str, path: Path, weights: str, out: Path) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--one", mode, str(path), weights, str(out)], check=False, capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(r.stderr)
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_child(__file__, "--one", mode, path, weights, out)
 
 
 def mosaic(models: dict[str, Path | str], tmp: Path) -> list[str]:
@@ -156,7 +164,7 @@ def mosaic(models: dict[str, Path | str], tmp: Path) -> list[str]:
         ex = measure("exact", path, str(weights), tmp / "exact.npy")
         fa = measure("fast", path, str(weights), tmp / "fast.npy")
         a, b = np.load(tmp / "fast.npy"), np.load(tmp / "exact.npy")
-        fid, diff = psnr8(a, b), int(np.abs(a.astype(int) - b).max())
+        fid, diff = psnr(a, b), int(np.abs(a.astype(int) - b).max())
         gh, gw = fa["grid"]
         size = fa["size"]
         lines.append(f"| {label} | exact (tiled per-pixel network) | {ex['model']:.2f} | {ex['rss_mb']:.0f} | | decode {ex['decode']:.2f} s |")
@@ -174,7 +182,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=None, help=f"extra CSRNet-L weights (default: {RUNS})")
     ap.add_argument("--photos", type=int, default=3, help="held-out photos per task")
     ap.add_argument("--no-mosaic", action="store_true", help="skip the 12 MP time/memory rows")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "local_fast.md")
+    ap.add_argument("--out", type=Path, default=RESULTS / "local_fast.md")
     args = ap.parse_args()
     if args.one:
         mode, path, weights, out = args.one
@@ -209,9 +217,9 @@ def main() -> None:
             "",
             (
                 "Fidelity: 8-bit PSNR (min / mean dB over photos) of the fast path against `exact=True`, first "
-                f"{args.photos} held-out photos of `csrnet.local_tasks` (every local task; tasks whose input is the untouched "
+                f"{args.photos} held-out photos of `csrnet.training.local_tasks` (every local task; tasks whose input is the untouched "
                 "photo share a row), uint8 input, condition copy 256 px. Columns: lattice size S³ per grid node; "
-                "'grid x2': lattices on a grid twice as fine as the maps' cells (`local.refine_maps`). Last column: "
+                "'grid x2': lattices on a grid twice as fine as the maps' cells (`csrnet.arch.csrnet_l.refine_maps`). Last column: "
                 "the default's largest difference and its share of pixels off by more than 2 levels (worst photo)."
             ),
             "",

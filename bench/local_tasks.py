@@ -2,18 +2,18 @@
 
 Steps (all by default; pick with --steps):
 
-* ``build``  — local-task pairs (csrnet.local_tasks) from ../shared/data/photos at --size px long
+* ``build``  — local-task pairs (csrnet.training.local_tasks) from ../shared/data/photos at --size px long
   edge; every 5th photo (sorted) held out. Plus the shared FiveK pairs (seeded 2/3 : 1/3 split).
   Written to --work (outside the repository).
-* ``train``  — for each task: CSRNet and CSRNet-L with the same loop (a mirror of csrnet.train's
+* ``train``  — for each task: CSRNet and CSRNet-L with the same loop (a mirror of csrnet.training.train's
   "fast" recipe on pixel subsets, see train_one), the same data, iterations, batch and seed; condition size = --size (so the condition net sees the
   whole training image). --ablation adds CSRNet-L variants on --ablation-tasks: bilinear vs guided
   upsampling, map pool 1/2/4 (grid stride 8/16/32 px of the condition image).
 * ``eval``   — PSNR/SSIM (8-bit RGB, SSIM Gaussian sigma 1.5) on the held-out pairs for identity,
-  CSRNet and CSRNet-L, all through the torch-free inference paths (csrnet.engine exact MLP and
-  csrnet.local.enhance_local).
+  CSRNet and CSRNet-L, all through the torch-free inference path in exact mode
+  (``csrnet.transform(x, model, exact=True)``: the per-pixel network on every pixel, unclipped).
 * ``speed``  — full-resolution time and peak memory at 12 MP (4000x3000) for both models, each in
-  a fresh subprocess.
+  a fresh subprocess (this script with --speed-one; peak RSS = that process's VmHWM).
 
 Results: a markdown table printed and written to bench/results/local_tasks.md (+ .json), and a
 picture bench/results/local_tasks.png (one held-out photo per task: input, CSRNet, CSRNet-L, target).
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,18 +44,18 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from csrnet import engine, network
-from csrnet.training.data import find_pairs, read_rgb, split_pairs
-from csrnet import transform as enhance_local
-from csrnet.training.local_tasks import LOCAL_TASKS, TASKS, make_pair, split_photos
+from csrnet import enhance, transform
+from csrnet.kernels.lattice import identity_lattice, interp_matrix
 from csrnet.kernels.lut import apply_lut_array
+from csrnet.kernels.resize import downscale
+from csrnet.training.data import find_pairs, read_rgb, split_pairs
+from csrnet.training.local_tasks import LOCAL_TASKS, TASKS, make_pair, split_photos
 from csrnet.weights import Model, load_model, save_model
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-PHOTOS = SHARED / "data" / "photos"
-FIVEK = SHARED / "data" / "fivek_pairs"
-RESULTS = ROOT / "bench" / "results"
+from common import FIVEK_PAIRS, PHOTOS, RESULTS, ROOT, peak_rss_mb, run_child
+
+# csrnet.training.network (torch) is imported where a network is trained: the --speed-one
+# processes, whose peak memory is measured, stay torch-free like csrnet.enhance itself.
 
 #: Ablation variants of CSRNet-L: name -> (constructor kwargs). "csrnet-l" is the shipped default.
 VARIANTS: dict[str, dict] = {
@@ -100,7 +99,7 @@ def build(work: Path, size: int, tasks: list[str]) -> None:
     train, test = split_photos(PHOTOS)
     for split, photos in (("train", train), ("test", test)):
         for p in tqdm(photos, desc=f"pairs ({split})"):
-            photo = engine.downscale(np.asarray(Image.open(p).convert("RGB")), size)
+            photo = downscale(np.asarray(Image.open(p).convert("RGB")), size)
             for task in tasks:
                 if task == "fivek":
                     continue
@@ -108,15 +107,15 @@ def build(work: Path, size: int, tasks: list[str]) -> None:
                 _save(x, work / task / split / "input" / f"{p.stem}.png")
                 _save(y, work / task / split / "target" / f"{p.stem}.png")
     if "fivek" in tasks:
-        tr, te = split_pairs(find_pairs(FIVEK), 1 / 3, seed=0)
+        tr, te = split_pairs(find_pairs(FIVEK_PAIRS), 1 / 3, seed=0)
         for split, pairs in (("train", tr), ("test", te)):
             for pair in pairs:
-                _save(engine.downscale(read_rgb(pair.input), size), work / "fivek" / split / "input" / f"{pair.name}.png")
-                _save(engine.downscale(read_rgb(pair.target), size), work / "fivek" / split / "target" / f"{pair.name}.png")
+                _save(downscale(read_rgb(pair.input), size), work / "fivek" / split / "input" / f"{pair.name}.png")
+                _save(downscale(read_rgb(pair.target), size), work / "fivek" / split / "target" / f"{pair.name}.png")
 
 
 # ------------------------------------------------------------------------------ train
-# csrnet.train's "fast" recipe trains a spatial model (no ``base``/``condition`` methods) on whole
+# csrnet.training.train's "fast" recipe trains a spatial model (no ``base``/``condition`` methods) on whole
 # images; for CSRNet-L that upsamples 262 modulation channels to every pixel of every image
 # (~6 s per step here, measured), far beyond this benchmark's CPU budget. So this minimal loop
 # mirrors the fast recipe (L1; Adam betas (0.9, 0.99), lr 1e-3, 3% warm-up, cosine to 1/100;
@@ -137,6 +136,8 @@ def _lr(it: int, iters: int) -> float:
 def _point_loss(net, images: list, it: int, seed: int, drop: float = 0.0, center: float = 0.0):
     import torch
     import torch.nn.functional as F
+
+    from csrnet.training import network
 
     maps: list = []
     hook = net.local_net["head"].register_forward_hook(lambda m, i, o: maps.append(o)) if center else None
@@ -173,6 +174,8 @@ def run_dir(work: Path, task: str, arch: str, seed: int) -> Path:
 def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int) -> Path:
     """Train ``arch`` (csrnet, or a csrnet-l variant name) on WORK/TASK/train; returns the weights path."""
     import torch
+
+    from csrnet.training import network
 
     out = run_dir(work, task, arch, seed)
     weights = out / "model.safetensors"
@@ -222,11 +225,7 @@ def train_one(work: Path, task: str, arch: str, iters: int, size: int, seed: int
 # ------------------------------------------------------------------------------ eval
 def predict(model: Model, x: np.ndarray) -> np.ndarray:
     """Torch-free inference, float32 (H,W,3) unclipped: CSRNet exact MLP or CSRNet-L tiled."""
-    if model.arch == "csrnet-l":
-        return enhance_local(x, model, strength=1.0, exact=True, condition_size="model")
-    small = engine._condition_input(x, model, "model")
-    layers = engine.modulated_layers(model, engine.condition_vector(model, small))
-    return engine.run_mlp(layers, x.reshape(-1, 3)).reshape(x.shape)
+    return transform(x, model, exact=True, condition_size="model")
 
 
 def _u8(x: np.ndarray) -> np.ndarray:
@@ -263,11 +262,11 @@ def global_ceiling(work: Path, task: str, size: int = 17) -> tuple[float, float]
     from scipy.sparse import identity
     from scipy.sparse.linalg import spsolve
 
-    grid = engine.identity_lattice(size).astype(np.float64)
+    grid = identity_lattice(size).astype(np.float64)
     acc = []
     for pair in find_pairs(work / task / "test"):
         x, y = read_rgb(pair.input), read_rgb(pair.target)
-        m = engine._interp_matrix(x.reshape(-1, 3), size).tocsr()
+        m = interp_matrix(x.reshape(-1, 3), size)
         normal = (m.T @ m + 1e-4 * identity(size**3)).tocsc()  # the small ridge fills nodes no colour touches
         rhs = m.T @ y.reshape(-1, 3).astype(np.float64) + 1e-4 * grid
         table = np.stack([spsolve(normal, rhs[:, c]) for c in range(3)], -1).astype(np.float32)
@@ -316,29 +315,26 @@ def seed_table(args, tasks: list[str], seeds: list[int], record: dict) -> list[s
 
 
 # ------------------------------------------------------------------------------ speed
-_SPEED = r"""
-import resource, sys, time, numpy as np
-from csrnet import engine, load_model
-model = load_model(sys.argv[1]); mode = sys.argv[2]
-rng = np.random.default_rng(0)
-# A smooth, photo-like 12 MP test image (random noise would not change the network's cost).
-small = rng.random((30, 40, 3)).astype(np.float32)
-from PIL import Image
-img = np.stack([np.asarray(Image.fromarray(small[..., c], "F").resize((4000, 3000), Image.Resampling.BICUBIC)) for c in range(3)], -1).clip(0, 1).astype(np.float32)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t0 = time.perf_counter()
-out = engine.enhance(img, model, exact=(mode == "exact"))  # CSRNet-L: csrnet.local's tiled or lattice-grid path
-dt = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(f"{dt:.2f} {peak / 1024:.0f} {(peak - base) / 1024:.0f}")
-"""
+def speed_one(weights: Path, mode: str) -> dict:
+    """One 12 MP measurement in this (fresh) process: ``csrnet.enhance`` on a float32 image."""
+    model = load_model(weights)
+    rng = np.random.default_rng(0)
+    # A smooth, photo-like 12 MP test image (random noise would not change the network's cost).
+    small = rng.random((30, 40, 3)).astype(np.float32)
+    img = np.stack([np.asarray(Image.fromarray(small[..., c], "F").resize((4000, 3000), Image.Resampling.BICUBIC)) for c in range(3)], -1)
+    img = img.clip(0, 1).astype(np.float32)
+    base = peak_rss_mb()
+    t0 = time.perf_counter()
+    enhance(img, model, exact=(mode == "exact"))  # CSRNet-L: tiled exact mode or the lattice grid
+    dt = time.perf_counter() - t0
+    peak = peak_rss_mb()
+    return {"seconds": dt, "peak": peak, "extra": peak - base}
 
 
 def speed(weights: Path, mode: str) -> tuple[float, float, float]:
     """(seconds, peak RSS MB, peak RSS above the loaded 12 MP input MB) in a fresh process."""
-    res = subprocess.run([sys.executable, "-c", _SPEED, str(weights), mode], capture_output=True, text=True, check=True)
-    t, peak, extra = res.stdout.split()
-    return float(t), float(peak), float(extra)
+    r = run_child(__file__, "--speed-one", weights, mode)
+    return r["seconds"], r["peak"], r["extra"]
 
 
 # ------------------------------------------------------------------------------ export
@@ -392,21 +388,21 @@ def export(work: Path, task: str, record: dict, command: str) -> Path:
     md = [
         f"# csrnet-l-{task}: CSRNet-L {TASK_TITLE.get(task, '')}".rstrip(),
         "",
-        f"CSRNet-L (spatial feature modulation, {model.num_parameters:,} parameters; design in `csrnet/network.py:CSRNetL`) "
-        f"trained on the `{task}` local task of `csrnet.local_tasks`: {TASK_DOC.get(task, task)}",
+        f"CSRNet-L (spatial feature modulation, {model.num_parameters:,} parameters; design in `csrnet/training/network.py:CSRNetL`) "
+        f"trained on the `{task}` local task of `csrnet.training.local_tasks`: {TASK_DOC.get(task, task)}",
         "",
         "Run it: `csrnet enhance --model csrnet-l-" + task + " photo.jpg` (any size; the condition net sees a "
         f"{model.condition_size} px copy; the per-pixel network is baked into a grid of 3D lattices, or runs in tiles with `--exact`).",
         "",
         "## Data",
         f"- {len(photos)} real photographs from `../shared/data/photos` (every 5th photo by sorted name held out, never trained on), "
-        f"downscaled to {record['size']} px long edge; pairs made by `csrnet.local_tasks.make_pair('{task}', ...)`.",
+        f"downscaled to {record['size']} px long edge; pairs made by `csrnet.training.local_tasks.make_pair('{task}', ...)`.",
         f"- Licenses of the training photos: {lic_text}. CC-BY / CC-BY-SA / GPL / LGPL items require attribution and may carry "
         "share-alike terms; whether weights are a derivative work is unsettled, so the attributions are kept here.",
         "",
         "## Training",
         f"- Command: `{command}`",
-        f"- Loop: bench/local_tasks.py `train_one` (mirror of csrnet.train's fast recipe on pixel subsets): "
+        f"- Loop: bench/local_tasks.py `train_one` (mirror of csrnet.training.train's fast recipe on pixel subsets): "
         f"{model.meta['training']['iters']} steps x {BATCH} images x {PIXELS} pixels, Adam lr {LR}, seed {record['seed']}; "
         f"the first {model.meta['training'].get('warm', 0):.0%} of the steps train the global branch alone (CSRNet), then the "
         "spatial branch joins from its zero start.",
@@ -459,7 +455,11 @@ def main() -> None:
                     "(comma-separated) on --control-tasks, to show the seed-to-seed spread")
     ap.add_argument("--control-tasks", default="global")
     ap.add_argument("--export", default="", help="after eval: ship these tasks' CSRNet-L (comma-separated; + CSRNet baselines for tests)")
+    ap.add_argument("--speed-one", nargs=2, metavar=("WEIGHTS", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.speed_one:
+        print(json.dumps(speed_one(Path(args.speed_one[0]), args.speed_one[1])))
+        return
     tasks = args.tasks.split(",")
     steps = set(args.steps.split(","))
     for t in tasks:

@@ -1,13 +1,13 @@
 """The paper's analysis: retouching operations as MLPs, with and without the condition network.
 
-Each simulated operation of the paper (:data:`csrnet.data.OPERATIONS`: brightness x1.5 and
+Each simulated operation of the paper (:data:`csrnet.training.data.OPERATIONS`: brightness x1.5 and
 x0.5, the piecewise tone curve L=4, t=[3/8,2/8,1/8,2/8], contrast 1.5 around the image
 mean, saturation 1.5, white balance) is applied to real photographs from
 ``../shared/data/photos`` (downscaled to 256 px long edge: the operations are per-pixel or
 use one global mean, so resolution does not matter). Targets are clipped to [0, 1] and
 stored as float32 TIFF, so nothing is quantised.
 
-For every operation two networks are trained with :func:`csrnet.train.train` (fast recipe,
+For every operation two networks are trained with :func:`csrnet.training.train.train` (fast recipe,
 same steps and lr) on the training photos:
 
 * **base alone** — the 3-64-64-3 per-pixel MLP: CSRNet whose conditional branch is
@@ -15,7 +15,7 @@ same steps and lr) on the training photos:
 * **with condition** — the full CSRNet (condition network on a 128 px copy).
 
 PSNR (float, peak 1, outputs clamped to [0, 1], mean over images) is measured on held-out
-photos with the torch-free engine in exact mode, next to the paper's numbers.
+photos with the torch-free pipeline in exact mode (``csrnet.enhance(exact=True)``), next to the paper's numbers.
 
     python bench/operations_as_mlp.py [--steps 800] [--train 16] [--held 8]
 
@@ -41,7 +41,6 @@ that ceiling is structural — a per-pixel function cannot know the image mean.
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -51,14 +50,14 @@ import tifffile
 import torch
 
 import csrnet
-from csrnet import engine
+from csrnet.kernels.resize import downscale
 from csrnet.training.data import OPERATIONS, apply_operation, read_rgb
 from csrnet.training.network import create_model
 from csrnet.training.train import train
 from csrnet.weights import Model, save_model
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-PHOTOS = SHARED / "data" / "photos"
+from common import PHOTOS, psnr
+
 SIZE = 256
 COND = 128
 #: The paper's figures (ECCV 2020 Sec. 3, TMM Sec. III) — base network alone / with condition.
@@ -73,8 +72,8 @@ PAPER = {
 
 
 def psnr_float(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(a, 0, 1).astype(np.float64) - np.clip(b, 0, 1)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+    """PSNR of float images, both clamped to [0, 1], peak 1 (nothing quantised)."""
+    return psnr(np.clip(a, 0, 1), np.clip(b, 0, 1), peak=1.0)
 
 
 def _write_pairs(images: list[tuple[str, np.ndarray]], op: str, root: Path) -> Path:
@@ -110,7 +109,7 @@ def main() -> None:
 
     files = sorted(PHOTOS.glob("*.jpg"))
     pick = np.random.default_rng(args.seed).permutation(len(files))[: args.train + args.held]
-    images = [(files[i].stem, engine.downscale(read_rgb(files[i]), SIZE)) for i in pick]
+    images = [(files[i].stem, downscale(read_rgb(files[i]), SIZE)) for i in pick]
     train_imgs, held_imgs = images[: args.train], images[args.train :]
     print(f"{len(train_imgs)} training / {len(held_imgs)} held-out photos from {PHOTOS.name}/ at {SIZE} px; "
           f"{args.steps} steps each (fast recipe, lr {args.lr:g}, 1 thread)")

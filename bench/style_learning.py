@@ -5,7 +5,7 @@
 Per fold the other pairs are the user's "before/after edits". Methods:
   identity                    the unedited input
   global LUT (least squares)  one fixed 3D LUT fitted to all training pixels — the "one preset" a
-                              user would otherwise make (same sparse trilinear solver as the engine)
+                              user would otherwise make (the trilinear weights of csrnet.kernels.lattice)
   fine-tune INIT              `csrnet train --init INIT --freeze base` with default settings
 Prints mean held-out PSNR / dE76 per method and the training time on this machine.
 """
@@ -20,10 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-PAIRS = SHARED / "data" / "fivek_pairs"
-RELEASED = SHARED / "reference" / "csrnet_official_eccv2020.pth"
+from common import FIVEK_PAIRS, RELEASED, link_pairs
 
 
 def fit_global_lut(xs: list[np.ndarray], ys: list[np.ndarray], size: int, smooth: float = 1e-2) -> np.ndarray:
@@ -31,13 +28,13 @@ def fit_global_lut(xs: list[np.ndarray], ys: list[np.ndarray], size: int, smooth
     from scipy.sparse import identity
     from scipy.sparse.linalg import cg
 
-    from csrnet.engine import _interp_matrix, identity_lattice
+    from csrnet.kernels.lattice import identity_lattice, interp_matrix
 
     x = np.concatenate([a.reshape(-1, 3) for a in xs])
     y = np.concatenate([b.reshape(-1, 3) for b in ys]).astype(np.float64)
     step = max(1, len(x) // 400_000)
     x, y = x[::step], y[::step]
-    m = _interp_matrix(x, size)
+    m = interp_matrix(x, size)
     prior = identity_lattice(size).astype(np.float64)  # untouched nodes stay identity
     normal = (m.T @ m + smooth * identity(size**3, format="csr")).tocsr()
     rhs = m.T @ y + smooth * prior
@@ -45,15 +42,6 @@ def fit_global_lut(xs: list[np.ndarray], ys: list[np.ndarray], size: int, smooth
     for c in range(3):
         out[:, c], _ = cg(normal, rhs[:, c], x0=prior[:, c], maxiter=200)
     return out.astype(np.float32)
-
-
-def link_pairs(pairs, folder: Path) -> Path:
-    for sub in ("input", "target"):
-        (folder / sub).mkdir(parents=True)
-    for p in pairs:
-        (folder / "input" / p.input.name).symlink_to(p.input)
-        (folder / "target" / p.target.name).symlink_to(p.target)
-    return folder
 
 
 def main() -> None:
@@ -70,7 +58,7 @@ def main() -> None:
     from csrnet.evaluation.metrics import delta_e76, psnr, to_uint8
     from csrnet.training.train import train
 
-    pairs = find_pairs(PAIRS)
+    pairs = find_pairs(FIVEK_PAIRS)
     data = {p.name: (to_uint8(read_rgb(p.input)), to_uint8(read_rgb(p.target))) for p in pairs}
     order = np.random.default_rng(0).permutation(len(pairs))
     folds = [[pairs[i] for i in order[k :: args.folds]] for k in range(args.folds)]

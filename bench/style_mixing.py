@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from common import RELEASED, ROOT, SHARED
+
 EXPERTS = SHARED / "data" / "fivek_experts"
-RELEASED = SHARED / "reference" / "csrnet_official_eccv2020.pth"
 LONG_EDGE = 512
 PAIRS_TO_MIX = [("A", "E"), ("B", "D")]
 WEIGHTS = [0.0, 0.25, 0.5, 0.75, 1.0]

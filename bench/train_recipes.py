@@ -45,19 +45,7 @@ import csrnet
 from csrnet.training.data import find_pairs, load_pairs, split_pairs
 from csrnet.training.train import psnr8, train
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-PAIRS = SHARED / "data" / "fivek_pairs"
-RELEASED = SHARED / "reference" / "csrnet_official_eccv2020.pth"
-
-
-def _link_pairs(pairs, root: Path) -> Path:
-    """A pairs folder of symlinks (nothing copied)."""
-    for sub in ("input", "target"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    for p in pairs:
-        (root / "input" / p.input.name).symlink_to(p.input)
-        (root / "target" / p.target.name).symlink_to(p.target)
-    return root
+from common import FIVEK_PAIRS, RELEASED, link_pairs
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -75,9 +63,9 @@ def _calibrate(recipe: str, kw: dict, tmp: Path) -> float:
 
 
 def recipes(tmp: Path, budget_scratch: float, budget_finetune: float) -> None:
-    pairs = find_pairs(PAIRS)
+    pairs = find_pairs(FIVEK_PAIRS)
     tr, va = split_pairs(pairs, 1 / 3, seed=0)
-    train_dir, val_dir = _link_pairs(tr, tmp / "train"), _link_pairs(va, tmp / "val")
+    train_dir, val_dir = link_pairs(tr, tmp / "train"), link_pairs(va, tmp / "val")
     starts = [("scratch", None, None, budget_scratch), ("released, freeze base", str(RELEASED), "base", budget_finetune)]
     print(f"\n== Fast vs paper recipe: {len(tr)} train / {len(va)} held-out shared FiveK pairs, 1 thread ==")
     header = f"{'start':<22} {'recipe':<6} {'s/step':>6} {'steps':>6} {'t=0':>6}" + "".join(f" {f'{m:g}min':>6}" for m in (0.5, 1, 2, 3)) + f" {'final':>6}"
@@ -105,7 +93,7 @@ def recipes(tmp: Path, budget_scratch: float, budget_finetune: float) -> None:
 
 
 def folds(tmp: Path, k: int = 3, iters: int | None = None, lr: float | None = None) -> None:
-    pairs = find_pairs(PAIRS)
+    pairs = find_pairs(FIVEK_PAIRS)
     order = np.random.default_rng(0).permutation(len(pairs))
     released = csrnet.load_model(RELEASED)
     how = "fast recipe defaults" if iters is None and lr is None else f"fast recipe, iters={iters or 'default'}, lr={lr or 'default'}"
@@ -116,7 +104,7 @@ def folds(tmp: Path, k: int = 3, iters: int | None = None, lr: float | None = No
         held = [pairs[i] for i in order[f::k]]
         rest = [pairs[i] for i in order if pairs[i] not in held]
         root = tmp / f"fold{f}"
-        train_dir, val_dir = _link_pairs(rest, root / "train"), _link_pairs(held, root / "val")
+        train_dir, val_dir = link_pairs(rest, root / "train"), link_pairs(held, root / "val")
         images = load_pairs(held)
         ident = np.mean([psnr8(x, y) for x, y in images])
         rel = np.mean([psnr8(csrnet.enhance(x, released), y) for x, y in images])

@@ -3,9 +3,10 @@
     python scripts/train_default.py [--iters 10000] [--variants 16] [--faults mix|exposure] [--minutes 25]
 
 Targets: the photos themselves (long edge 384 px); inputs: the same photos after random global
-degradations (csrnet.degrade): ``--faults mix`` (default, the model ``auto``) 1-3 random faults of
+degradations (csrnet.training.degrade): ``--faults mix`` (default, the model ``auto``) 1-3 random faults of
 seven kinds, ``--faults exposure`` (the model ``exposure``) an exposure change of up to ±2 EV. Photos
-whose names hash into the held-out fifth, and the ones copied to examples/, are never trained on.
+whose names hash into the held-out fifth, and the ones copied to examples/, are never trained on
+(csrnet.training.heldout, shared with bench/auto_ceiling.py).
 Writes src/csrnet/models/NAME.safetensors, its card NAME.md, and docs/NAME_before_after.png, with the
 measured numbers.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import shutil
 import sys
@@ -25,29 +25,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from csrnet.kernels.pixels import from_float
+from csrnet.training.heldout import LONG_EDGE, load_small, split
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PHOTOS = SHARED / "data" / "photos"
+EXAMPLES = ROOT / "examples"  # the README's photos: held out too
 MODELS = ROOT / "src" / "csrnet" / "models"
-LONG_EDGE = 384
 CONDITION_SIZE = 256  # global faults need no more; 4x cheaper than 500 px to train and run
 
 
-def held_out(name: str) -> bool:
-    """A fixed fifth of the photos (by name hash), plus the bundled examples."""
-    if (ROOT / "examples" / name).exists():
-        return True
-    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % 5 == 0
-
-
-def load_small(path: Path) -> np.ndarray:
-    im = Image.open(path).convert("RGB")
-    im.thumbnail((LONG_EDGE, LONG_EDGE), Image.Resampling.LANCZOS)
-    return np.asarray(im, np.float32) / 255
-
-
 def to8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+    return from_float(x, np.uint8)
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -60,7 +50,7 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def exposure_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """An exposure change of uniform(-2, 2) EV (csrnet.degrade's), named like random_degradation's."""
+    """An exposure change of uniform(-2, 2) EV (csrnet.training.degrade's), named like random_degradation's."""
     from csrnet.training.degrade import OPERATIONS
 
     return OPERATIONS["exposure"](x, rng), ["exposure"]
@@ -188,12 +178,12 @@ KINDS = {
         name="auto", title="csrnet's bundled default model",
         summary="default: undoes exposure, white-balance, contrast, saturation and tone-curve faults",
         purpose="to undo common global faults of\nwell-exposed photos: exposure ±2 EV, gamma, contrast, black/white point, white-balance casts,\n"
-                "saturation and tone curves, 1–3 at a time (`csrnet.degrade`)",
+                "saturation and tone curves, 1–3 at a time (`csrnet.training.degrade`)",
         variants="then 1–3 random degradations", row="degraded held-out photos (3 random degradations each)"),
     "exposure": dict(
         name="exposure", title="csrnet's bundled exposure model",
         summary="undoes exposure faults: photos up to 2 EV too dark or too bright",
-        purpose="to undo exposure faults of\nwell-exposed photos: up to ±2 EV in linear light, highlights clipped (`csrnet.degrade.exposure`)",
+        purpose="to undo exposure faults of\nwell-exposed photos: up to ±2 EV in linear light, highlights clipped (`csrnet.training.degrade.exposure`)",
         variants="then one exposure change of uniform ±2 EV", row="held-out photos, 3 random exposures (±2 EV) each"),
 }
 
@@ -226,8 +216,7 @@ def main() -> None:
     kind = KINDS[args.faults]
     name = kind["name"]
     photos = sorted(PHOTOS.glob("*.jpg"))
-    train_photos = [p for p in photos if not held_out(p.name)]
-    held = [p for p in photos if held_out(p.name)]
+    train_photos, held = split(photos, EXAMPLES)
     licenses = {r["file"]: r["license"] for r in csv.DictReader(open(PHOTOS / "MANIFEST.csv"))}
     work = Path(tempfile.mkdtemp(prefix=f"csrnet-{name}-"))
     run = args.run or work / "run"
@@ -265,7 +254,7 @@ undegraded so good photos are left alone.
   Held out, never trained on: {len(held)} photos (a fixed fifth by name hash, plus `examples/`).
   Licenses of the training photos: {json.dumps(lic_counts)}. Attributions: `../shared/data/photos/MANIFEST.csv`.
   Because some are CC-BY-SA / GPL, the weights are offered under CC-BY-SA-4.0.
-- **Recipe**: `csrnet.train` fast recipe (L1 on random pixel subsets, condition network on a {CONDITION_SIZE}-px copy),
+- **Recipe**: `csrnet.training.train` fast recipe (L1 on random pixel subsets, condition network on a {CONDITION_SIZE}-px copy),
   {args.iters} steps, seed {args.seed}; {minutes:.1f} min on 2 CPU cores.
 - **Reproduce**: `{model.meta['command']}`
 - **Weights sha256**: `{sha256_file(dst)}`

@@ -54,6 +54,7 @@ __all__ = [
     "LOCAL_CHANNELS",
     "LocalMaps",
     "bake_grid",
+    "bake_grid_for",
     "csrnet_l_shapes",
     "grid_taps",
     "local_maps",
