@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .conftest import PHOTOS
+from tests.conftest import CHECKPOINT, PHOTOS
 
 
 def run(*args, cwd=None):
@@ -76,9 +76,8 @@ def test_refuses_to_replace_input(folder, ref_weights):
     assert {p.name: digest(p) for p in folder.iterdir() if p.name in before} == before
 
 
+@pytest.mark.torch  # the subprocess reads the released .pth
 def test_convert_command(shared, tmp_path):
-    from .conftest import CHECKPOINT
-
     dst = tmp_path / "ref.safetensors"
     r = run("convert", CHECKPOINT, dst)
     assert r.returncode == 0, r.stderr

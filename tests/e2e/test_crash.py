@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .conftest import PHOTOS
+from tests.conftest import PHOTOS, need_module
 
 N_PHOTOS = 6
 
@@ -115,10 +115,11 @@ def test_two_processes_on_one_folder(batch, tmp_path) -> None:
     assert outputs(out) == reference
 
 
+@pytest.mark.torch
 def test_killed_training_never_leaves_a_half_written_checkpoint(shared, tmp_path) -> None:
     """SIGKILL at random moments while train() checkpoints every step: last.pt always loads,
     and --resume carries on from it."""
-    torch = pytest.importorskip("torch")
+    torch = need_module("torch")
     from csrnet.training import train as train_mod
 
     pairs = tmp_path / "pairs"

@@ -1,6 +1,6 @@
 """The bad-input corpus through ``csrnet enhance`` (issue 7): no traceback, one line per bad
 file naming it and the reason, documented exit codes, inputs byte-identical, no temporary
-files, every output complete. The corpus (tests/badfiles.py) is generated into tmp_path and
+files, every output complete. The corpus (tests/e2e/badfiles.py) is generated into tmp_path and
 run as ONE batch (a subprocess per file would cost a second each); each case then checks its
 own line and output. Bad checkpoints go through the command in-process (click's runner).
 """
@@ -23,8 +23,8 @@ from PIL import Image
 from csrnet.batch import output_path
 from csrnet.cli import _one_line
 
-from .badfiles import CASES, Case, Sources, build, png_header
-from .conftest import PHOTOS
+from tests.conftest import PHOTOS, need_module
+from tests.e2e.badfiles import CASES, Case, Sources, build, png_header
 
 #: Cases that fail today, with the fix requested from the owner (notes/reliability_requests.md).
 #: strict: when the fix lands the test XPASSes, which fails, so the marker gets removed.
@@ -365,7 +365,7 @@ def _bad_checkpoints(folder: Path, ref: Path, marker: Path) -> dict[str, str]:
 
 
 def test_bad_checkpoints_are_refused(shared, ref_weights, sources, tmp_path) -> None:
-    pytest.importorskip("torch")
+    need_module("torch")
     from click.testing import CliRunner
 
     from csrnet.cli import main

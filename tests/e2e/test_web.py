@@ -16,12 +16,14 @@ from PIL import Image
 import csrnet
 from csrnet.cli import main
 
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
-create_app = pytest.importorskip("csrnet.web.app").create_app
+from tests.conftest import need_module
+
+need_module("fastapi")
+need_module("httpx")
+create_app = need_module("csrnet.web.app").create_app
 with warnings.catch_warnings():  # starlette >= 1.x nudges from httpx towards httpx2; both work
     warnings.simplefilter("ignore")
-    TestClient = pytest.importorskip("fastapi.testclient").TestClient
+    TestClient = need_module("fastapi.testclient").TestClient
 
 MAKE = 0x010F
 

@@ -3,7 +3,6 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ import csrnet
 from csrnet.training.degrade import exposure, random_degradation
 from csrnet.weights import bundled_dir, sha256_file
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 MARGIN = 2.0  # dB; measured 8.0 vs 4.3 dB mean gain at the commit that shipped `exposure`
 EXAMPLES = ROOT / "examples"
 

@@ -13,7 +13,7 @@ from csrnet.kernels import lut
 from csrnet.kernels.resize import box_reduce, downscale
 from csrnet.threads import network_threads
 
-from .conftest import GOLDEN, golden_names
+from tests.conftest import GOLDEN, PHOTOS, golden_names
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
@@ -41,8 +41,6 @@ def test_fast_path_within_50db_of_exact(ref_model, name):
 
 def test_fast_path_on_large_photo(ref_model, shared):
     """A 2048-px mosaic of real photos: the lattice is fitted on a 500-px copy, applied to all pixels."""
-    from .conftest import PHOTOS
-
     tiles = [Image.open(p).convert("RGB").resize((1024, 768)) for p in sorted(PHOTOS.glob("*.jpg"))[:4]]
     mosaic = Image.new("RGB", (2048, 1536))
     for i, t in enumerate(tiles):
@@ -130,7 +128,7 @@ def test_downscale_box_step_matches_pillow(shape, dtype):
         assert pillow8.shape == a.shape and np.abs(a - pillow8).max() <= 1.5 / 255
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the compiled kernel is not built")
+@pytest.mark.usefixtures("c_kernel")
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_box_means_kernel_matches_numpy(dtype):
     """The kernel's box means equal numpy's (resize.box_reduce) for odd sizes and factors, partial boxes included."""

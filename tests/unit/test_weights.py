@@ -5,13 +5,13 @@ import pickle
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.conftest import CHECKPOINT, need_module
+
+torch = need_module("torch")
 
 import csrnet  # noqa: E402
 from csrnet.errors import CsrnetError  # noqa: E402
 from csrnet.weights import Model, convert_checkpoint, load_model, save_model  # noqa: E402
-
-from .conftest import CHECKPOINT  # noqa: E402
 
 
 def test_convert_and_reload(shared, tmp_path):

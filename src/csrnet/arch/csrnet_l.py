@@ -11,7 +11,7 @@ cells) — the only step that looks at more than one pixel, and it is tiny. Then
   fast guided filter with the tile's own luma as guide), so memory stays at a few tens of MB
   whatever the photo size. Every output pixel depends only on its own colour, its own
   coordinates and the coarse maps, never on the tile it falls in, so tiles join without
-  seams (tests/test_local.py checks tiled == untiled).
+  seams (tests/unit/arch/test_csrnet_l.py checks tiled == untiled).
 * fast path (``exact=False``), a grid of baked lattices like a bilateral grid: at every
   node of a grid twice as fine as the maps' cells (:func:`refine_maps`; the bilinearly
   upsampled maps there are exact) the per-pixel network is sampled on a ``size``^3 colour

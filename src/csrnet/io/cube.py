@@ -8,7 +8,7 @@ needed. Resolve's ``LUT_3D_INPUT_RANGE lo hi`` is read as a domain too.
 Exported tables are clipped to [0, 1]: DaVinci Resolve, Photoshop and most viewers
 clamp (or mis-handle) values outside the output range, and ffmpeg clips after
 interpolating anyway, so a clipped table is what every tool shows alike (the PSNR
-cost against ``csrnet enhance`` is measured in tests/test_cube.py and the report).
+cost against ``csrnet enhance`` is measured in tests/unit/io/test_cube.py and the report).
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +11,14 @@ from csrnet.errors import CsrnetError
 from csrnet import transform as enhance_local
 from csrnet.weights import Model, expected_shapes, load_model, save_model
 
-torch = pytest.importorskip("torch")
+from tests.conftest import DATA, PHOTOS, need_module
+
+torch = need_module("torch")
 from csrnet.training.network import CSRNet, CSRNetL, count_parameters, create_model  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DATA = Path(__file__).resolve().parent / "data"
 #: Bundled CSRNet-L models (src/csrnet/models/csrnet-l-TASK); each has a CSRNet baseline trained by the
 #: same loop on the same pairs in tests/data/csrnet_TASK_baseline.safetensors.
 SHIPPED_TASKS = ["gradfilter", "clarity", "clahe"]
-
-
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED} is missing (CI is set)")
-        pytest.skip(f"{SHARED} not available")
-    return SHARED
 
 
 def _random_model(
@@ -150,16 +141,15 @@ def test_shipped_model_card_and_size(task: str) -> None:
 
 
 @pytest.mark.parametrize("task", SHIPPED_TASKS)
-def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos(task: str) -> None:
+def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos(shared: Path, task: str) -> None:
     """The bundled CSRNet-L vs a CSRNet trained by the same loop on the same pairs, 6 held-out photos."""
     from csrnet.arch.layers import condition_vector, modulated_layers, run_mlp
     from csrnet.kernels.resize import downscale
     from csrnet.training.local_tasks import make_pair, split_photos
     from PIL import Image
 
-    photos = shared_dir() / "data" / "photos"
     local, glob = load_model(f"csrnet-l-{task}"), load_model(DATA / f"csrnet_{task}_baseline.safetensors")
-    _, held_out = split_photos(photos)
+    _, held_out = split_photos(PHOTOS)
     gains = []
     for p in held_out[:6]:
         photo = downscale(np.asarray(Image.open(p).convert("RGB")), 256)
@@ -179,7 +169,7 @@ def test_shipped_csrnet_l_beats_csrnet_on_held_out_photos(task: str) -> None:
 def test_shadow_task_lifts_regions_not_tones() -> None:
     """The shadows task's target depends on a pixel's surroundings, not only its colour: the same grey
     is lifted inside a dark region and left alone inside a bright one (no tone curve can do that)."""
-    pytest.importorskip("cv2")
+    need_module("cv2")
     from csrnet.training.local_tasks import make_pair
 
     x = np.full((64, 128, 3), 0.25, np.float32)

@@ -15,7 +15,7 @@ from csrnet import transform as enhance_local
 from csrnet.arch.csrnet_l import bake_grid, grid_taps, local_maps
 from csrnet.weights import load_model
 
-from .conftest import need_shared
+from tests.conftest import PHOTOS
 
 SHIPPED = "csrnet-l-gradfilter"
 MIN_DB = 45.0  # the fast path's contract with exact mode (measured: >= 51.8 dB, bench/local_fast.py)
@@ -52,13 +52,14 @@ def _random_grid(rng: np.random.Generator, gh: int, gw: int, size: int, h: int, 
     return tables, taps(h, gh), taps(w, gw)
 
 
-def test_fast_matches_exact_on_held_out_photos(model) -> None:
+@pytest.mark.slow
+def test_fast_matches_exact_on_held_out_photos(shared, model) -> None:
     """>= 45 dB from exact mode (8-bit output) on held-out photos, default fast path (C kernel where built)."""
     from PIL import Image
 
     from csrnet.training.local_tasks import make_pair, split_photos
 
-    _, held_out = split_photos(need_shared() / "data" / "photos")
+    _, held_out = split_photos(PHOTOS)
     scores = []
     # the raw photo (the input of clahe, clarity, shadows and gradfilter) and a vignetted one
     for task, photos in (("gradfilter", held_out[:2]), ("vignetting", held_out[2:3])):
@@ -85,7 +86,7 @@ def test_input_types_agree(model) -> None:
     assert 0 <= outf.min() and outf.max() <= 1
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built (no compiler at install time)")
+@pytest.mark.usefixtures("c_kernel")
 @pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
 @pytest.mark.parametrize("size", [2, 5, 17])
 def test_kernel_matches_numpy(monkeypatch, dtype, peak, size) -> None:
@@ -103,7 +104,7 @@ def test_kernel_matches_numpy(monkeypatch, dtype, peak, size) -> None:
     np.testing.assert_array_equal(lut.apply_grid_uint(img, tables, size, rows, cols, threads=1), ref.astype(dtype))
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built (no compiler at install time)")
+@pytest.mark.usefixtures("c_kernel")
 def test_kernel_rejects_bad_buffers() -> None:
     tables = np.zeros((2, 3, 8, 4), np.float32)
     img = np.zeros((4, 5, 3), np.uint8)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
@@ -17,7 +16,7 @@ from csrnet.io.cube import apply_cube, read_cube, write_cube
 from csrnet.errors import CsrnetError
 from csrnet.kernels.lut import apply_lut_array
 
-from .conftest import PHOTOS
+from tests.conftest import PHOTOS, need, need_module
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
@@ -26,10 +25,7 @@ def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
 
 def _ffmpeg() -> str:
     exe = shutil.which("ffmpeg")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("ffmpeg is required in CI (.ci/run installs it)")
-        pytest.skip("ffmpeg not installed")
+    need(exe, "ffmpeg not installed (.ci/run installs it)")
     return exe
 
 
@@ -70,12 +66,7 @@ def test_export_matches_enhance_in_ffmpeg(tmp_path, photo_png, ref_weights):
 
 
 def test_colour_science_reads_the_same_table(tmp_path, photo_png, ref_model):
-    try:
-        import colour
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("colour-science is required in CI")
-        pytest.skip("colour-science not installed")
+    colour = need_module("colour")
     image = np.asarray(Image.open(photo_png))
     table = csrnet.bake_lut(image, ref_model, 17, strength=0.8)
     path = write_cube(tmp_path / "t.cube", table, 17, title="test look")

@@ -14,7 +14,7 @@ def _table(size: int, rng: np.random.Generator) -> np.ndarray:
     return (grid @ mix.T + 0.2 * np.sin(6 * grid)).astype(np.float32)
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built (no compiler at install time)")
+@pytest.mark.usefixtures("c_kernel")
 @pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
 @pytest.mark.parametrize("size", [2, 17, 65, 97])
 def test_kernel_matches_numpy_reference(dtype, peak, size):
@@ -30,7 +30,7 @@ def test_kernel_matches_numpy_reference(dtype, peak, size):
         assert np.mean(out == np.floor(ref)) > 0.99
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+@pytest.mark.usefixtures("c_kernel")
 def test_kernel_matches_pillow_and_splits_rows():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (1500, 900, 3)).astype(np.uint8)  # > 1 MP: several row blocks
@@ -58,7 +58,7 @@ def test_fallback_without_kernel_agrees(monkeypatch, dtype, peak):
         assert np.abs(pil.astype(np.int64) - ref).max() <= 1
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+@pytest.mark.usefixtures("c_kernel")
 @pytest.mark.parametrize("size", [2, 17, 49])
 def test_float_kernel_matches_numpy_reference(size):
     """float32 photos: the kernel gives apply_lut_array's unclipped values (colours outside [0, 1] clipped first)."""
@@ -80,7 +80,7 @@ def _box_means_in_child(img: np.ndarray) -> np.ndarray:
     return lut.box_means(img, 2, 2, threads=2)
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the compiled kernel is not built")
+@pytest.mark.usefixtures("c_kernel")
 def test_kept_thread_pool_survives_fork():
     """The kernel's threads are kept between calls (csrnet.lut._pool); a forked child (a data-loader
     worker, say) inherits the pool object but not its threads, and must still finish its work."""
@@ -93,7 +93,7 @@ def test_kept_thread_pool_survives_fork():
     np.testing.assert_array_equal(here, there)
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+@pytest.mark.usefixtures("c_kernel")
 @pytest.mark.parametrize(
     "shape,size,box",
     [
@@ -121,7 +121,7 @@ def test_bilinear_taps_are_normalised_and_inside():
     assert np.allclose(weights.sum(axis=1), 1.0) and (weights >= 0).all()
 
 
-@pytest.mark.skipif(not lut.HAVE_KERNEL, reason="the C kernel was not built")
+@pytest.mark.usefixtures("c_kernel")
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_fused_downscale_equals_the_two_steps(dtype):
     """downscale_rgb (box means and resample in one pass) gives exactly box_means then resample_planes,

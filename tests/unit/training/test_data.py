@@ -11,10 +11,7 @@ from PIL import Image
 from csrnet.training.data import OPERATIONS, apply_operation, find_pairs, load_pairs, read_rgb, split_pairs
 from csrnet.errors import CsrnetError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-from .conftest import need_shared as shared_dir  # noqa: E402  (skip outside CI, fail in CI)
+from tests.conftest import PAIRS, need_module
 
 
 def _png(path: Path, h: int = 8, w: int = 12, value: int = 100) -> Path:
@@ -23,8 +20,8 @@ def _png(path: Path, h: int = 8, w: int = 12, value: int = 100) -> Path:
     return path
 
 
-def test_shared_pairs_found_and_decoded() -> None:
-    pairs = find_pairs(shared_dir() / "data" / "fivek_pairs")
+def test_shared_pairs_found_and_decoded(shared: Path) -> None:
+    pairs = find_pairs(PAIRS)
     assert len(pairs) == 18
     assert all(p.input.stem == p.target.stem == p.name for p in pairs)
     x = read_rgb(pairs[0].input)
@@ -100,7 +97,7 @@ def test_released_code_layout(tmp_path: Path) -> None:
 
 
 def test_read_rgb_16bit_png_tiff_and_8bit(tmp_path: Path) -> None:
-    png = pytest.importorskip("png")
+    png = need_module("png")
     import tifffile
 
     rng = np.random.default_rng(0)
@@ -118,8 +115,8 @@ def test_read_rgb_16bit_png_tiff_and_8bit(tmp_path: Path) -> None:
     assert abs(float(read_rgb(tmp_path / "j.jpg").mean()) - 200 / 255) < 0.01
 
 
-def test_split_pairs_is_seeded_and_disjoint() -> None:
-    pairs = find_pairs(shared_dir() / "data" / "fivek_pairs")
+def test_split_pairs_is_seeded_and_disjoint(shared: Path) -> None:
+    pairs = find_pairs(PAIRS)
     tr, va = split_pairs(pairs, 0.25, seed=3)
     assert len(va) == round(18 * 0.25) and len(tr) + len(va) == 18
     assert not {p.name for p in tr} & {p.name for p in va}

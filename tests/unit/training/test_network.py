@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-torch = pytest.importorskip("torch")
+from tests.conftest import CHECKPOINT, GOLDEN, golden_names, need_module
+
+torch = need_module("torch")
 
 from csrnet.training.network import CSRNet, count_parameters, create_model  # noqa: E402
-
-from .conftest import CHECKPOINT, GOLDEN, golden_names  # noqa: E402
 
 
 def test_parameter_count_and_split():

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -17,13 +16,15 @@ from csrnet.evaluation.metrics import psnr, to_uint8
 from csrnet.io.formats import read_photo
 from csrnet.kernels.pixels import to_float
 from csrnet.training.data import find_pairs, load_pairs
-from csrnet.training.train import _cache
-from tests.unit.io.test_formats import adobe_rgb_icc  # noqa: F401  (the fixture)
+from tests.conftest import need_module
+
+torch = need_module("torch")
+from csrnet.training.train import _cache  # noqa: E402  (imports torch)
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
-def test_adobe_rgb_pair_is_seen_identically(tmp_path, adobe_rgb_icc):  # noqa: F811
+def test_adobe_rgb_pair_is_seen_identically(tmp_path, adobe_rgb_icc):
     icc = adobe_rgb_icc
     root = tmp_path / "pairs"
     for sub in ("input", "target"):

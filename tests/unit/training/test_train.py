@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.conftest import CHECKPOINT, ROOT, need, need_module
+from tests.conftest import PAIRS as SHARED_PAIRS
+
+torch = need_module("torch")
 
 import csrnet  # noqa: E402
 from csrnet.errors import CsrnetError  # noqa: E402
 from csrnet.training.train import train  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PAIRS = ("a4514", "a4553", "a4725")  # three dark FiveK inputs, identity PSNR ~15.5 dB
 # Small, fast settings: the condition network sees a 96 px copy, 2 images x 1024 pixels a step.
 FAST = dict(condition_size=96, batch=2, pixels=1024, progress=False)
@@ -34,13 +36,10 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-from .conftest import need_shared as shared_dir  # noqa: E402  (skip outside CI, fail in CI)
-
-
 @pytest.fixture(scope="module")
-def few_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def few_pairs(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pairs folder of symlinks to three shared FiveK pairs (nothing copied)."""
-    src = shared_dir() / "data" / "fivek_pairs"
+    src = SHARED_PAIRS
     root = tmp_path_factory.mktemp("pairs")
     for sub in ("input", "target"):
         (root / sub).mkdir()
@@ -54,6 +53,7 @@ def _log(run: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_short_run_lowers_loss_beats_identity_and_exports(few_pairs: Path, tmp_path: Path) -> None:
     weights = train(few_pairs, tmp_path / "run", iters=150, lr=3e-3, seed=0, checkpoint_every=50, **FAST)
     rows = [r for r in _log(tmp_path / "run") if r["loss"]]
@@ -78,6 +78,7 @@ def test_short_run_lowers_loss_beats_identity_and_exports(few_pairs: Path, tmp_p
     assert psnr8(out, y) > psnr8(x, y) + 2.0
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_equals_uninterrupted(few_pairs: Path, tmp_path: Path) -> None:
     settings = dict(iters=40, seed=3, checkpoint_every=5, lr=2e-3, **FAST)
     full = csrnet.load_model(train(few_pairs, tmp_path / "full", **settings))
@@ -87,7 +88,7 @@ def test_resume_after_sigkill_equals_uninterrupted(few_pairs: Path, tmp_path: Pa
         "import torch; torch.set_num_threads(1); from csrnet.training.train import train; "
         f"train({str(few_pairs)!r}, {str(run)!r}, **{settings!r})"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     ckpt = run / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 60
@@ -106,10 +107,8 @@ def test_resume_after_sigkill_equals_uninterrupted(few_pairs: Path, tmp_path: Pa
 
 
 def test_freeze_base_changes_only_the_conditional_branch(few_pairs: Path, tmp_path: Path) -> None:
-    ref = SHARED / "reference" / "csrnet_official_eccv2020.pth"
-    if not ref.exists():
-        shared_dir()
-        pytest.skip("reference checkpoint absent")
+    ref = CHECKPOINT
+    need(ref.is_file(), f"reference checkpoint absent ({ref})")
     init = csrnet.load_model(ref)
     tuned = csrnet.load_model(train(few_pairs, tmp_path / "ft", init=str(ref), freeze="base", iters=6, **FAST))
     for name, t in init.tensors.items():
@@ -147,6 +146,7 @@ def test_paper_recipe_runs_on_whole_images_and_records_their_size(few_pairs: Pat
     assert model.meta["condition_size"] == 512  # the shared pairs' long edge: what the condition net saw
 
 
+@pytest.mark.slow
 def test_csrnet_l_trains_on_pixel_subsets_from_a_csrnet_init(few_pairs: Path, tmp_path: Path) -> None:
     init = train(few_pairs, tmp_path / "g", iters=3, **FAST)
     weights = train(few_pairs, tmp_path / "l", arch="csrnet-l", init=str(init), freeze="base", iters=4, **FAST)
