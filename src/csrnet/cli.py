@@ -48,6 +48,10 @@ class _Group(click.Group):
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted", EXIT_FAILED)
+        except BrokenPipeError:  # `csrnet models --card | head`: the reader left; nothing to report
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+            sys.exit(EXIT_OK)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except Exception as e:  # a bug: still one line, with a hint to report it
@@ -70,13 +74,15 @@ def _load(model: str):
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), help="Output folder (created if missing). Default: beside each input.")
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path),
+              help="Output folder (created if missing), or with one input an output file name (result.jpg). Default: beside each input.")
 @click.option("-m", "--model", default=None, help="Bundled model name, .safetensors weights or released .pth. Default: auto.")
 @click.option("-s", "--strength", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True, help="0 = original, 1 = full effect.")
 @click.option("--exact", is_flag=True, help="Run the network on every pixel instead of the baked 3D lattice (slower).")
 @click.option("--suffix", default=None, help="Added to output file names. Default: '_csrnet' beside inputs, '' with --output.")
 @click.option("--format", "fmt", type=click.Choice(output_formats()), default=None, help="Output format. Default: the input's.")
-@click.option("-q", "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality.")
+@click.option("-q", "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP quality.")
+@click.option("--long-edge", type=click.IntRange(16), default=None, help="Resize outputs to this long edge in pixels (never enlarged).")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders of folder arguments.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never replaced).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=file_workers(), show_default=True, help="Files processed at once.")
@@ -84,23 +90,15 @@ def _load(model: str):
 @click.option("--style", default=None, help="Blend models instead of --model: 'modelA:0.7,modelB:0.3'.")
 @click.option("--style-mode", type=click.Choice(["lut", "modulation"]), default="lut", show_default=True,
               help="Blend the models' transforms (any models) or their modulations (models sharing a base network).")
-def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recursive, overwrite, jobs, max_pixels, style, style_mode) -> None:
-    """Retouch photos (files, folders, globs); outputs keep EXIF and ICC metadata."""
-    import logging
-    import warnings
-
-    from tqdm import tqdm
-
-    # Pillow warns (file:line, on stderr) about corrupt EXIF and the like; the photo is still
-    # enhanced, and every real problem gets its own one-line message. Our own warnings
-    # (e.g. an unusable ICC profile) are shown as one "csrnet: warning:" line each.
-    warnings.filterwarnings("ignore", module="PIL")
-    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # it logs corrupt-file details besides raising
-    warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"csrnet: warning: {_one_line(str(message))}", err=True)
-
-    from .batch import Report, collect_inputs, enhancer, plan_jobs, run_batch
+@click.option("--watch", is_flag=True, help="Hot folder: keep running and enhance new photos as they arrive (Ctrl-C to stop).")
+@click.option("--interval", type=click.FloatRange(0.05), default=1.0, show_default=True, help="With --watch: seconds between looks at the folders.")
+def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, long_edge, recursive, overwrite, jobs, max_pixels,
+            style, style_mode, watch, interval) -> None:
+    """Retouch photos (files, folders, globs; '-' reads stdin and writes stdout); outputs keep EXIF and ICC metadata."""
+    from .batch import enhancer
     from .io.photo import DEFAULT_MAX_PIXELS
 
+    _quiet_library_warnings()
     if style and model:
         _fail("give either --model or --style, not both")
     if style:
@@ -109,7 +107,13 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
         net = parse_style(style, style_mode)
     else:
         net = _load(model or _default_model())
-    if out_dir is not None:
+    retouch = enhancer(net, strength=strength, exact=exact, long_edge=long_edge)
+    options = {"fmt": fmt, "quality": quality, "overwrite": overwrite, "max_pixels": max_pixels or DEFAULT_MAX_PIXELS}
+    if paths == ("-",):
+        _enhance_stdio(retouch, out_dir, options)
+        return
+    out_file = _output_file(out_dir, paths)
+    if out_file is None and out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
             _fail(f"{out_dir}: output path exists and is not a folder")
         try:
@@ -118,35 +122,80 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
             _fail(f"{out_dir}: cannot create output folder ({e.strerror or e})")
     if suffix is None:
         suffix = "" if out_dir is not None else "_csrnet"
-    inputs, errors = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "")
-    jobs_list, plan_errors = plan_jobs(inputs, out_dir, suffix=suffix, fmt=fmt)
-    report = Report(errors=errors + plan_errors)
+    if watch:
+        if out_file is not None:
+            _fail("--watch writes into a folder: give -o FOLDER, not a file name")
+        _watch(paths, recursive, out_dir, suffix, retouch, options, jobs, interval)
+        return
+    _run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jobs)
+
+
+def _quiet_library_warnings() -> None:
+    """Pillow warns (file:line, on stderr) about corrupt EXIF and the like; the photo is still
+    enhanced, and every real problem gets its own one-line message. Our own warnings (e.g. an
+    unusable ICC profile) are shown as one "csrnet: warning:" line each."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", module="PIL")
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # it logs corrupt-file details besides raising
+    warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"csrnet: warning: {_one_line(str(message))}", err=True)
+
+
+def _output_file(out: Path | None, paths: tuple[str, ...]) -> Path | None:
+    """``-o NAME.ext``: an output file name (an extension csrnet writes, not an existing folder), or None."""
+    from .io.formats import format_for_path
+
+    if out is None or out.is_dir():
+        return None
+    fmt = format_for_path(out)
+    if fmt is None or fmt.writer is None:
+        return None
+    if len(paths) != 1 or Path(paths[0]).is_dir() or any(c in paths[0] for c in "*?["):
+        _fail(f"-o {out} names one output file: give exactly one input photo (or -o FOLDER)")
+    return out
+
+
+def _run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jobs) -> None:
+    """The batch: plan, run with a progress bar naming the current file, report, exit code."""
+    from tqdm import tqdm
+
+    from .batch import Job, Report, collect_inputs, plan_jobs, run_batch
+
+    own: list[Path] = []
+    inputs, errors = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "", own_outputs=own)
+    if out_file is not None and inputs:
+        if options["fmt"] is None:
+            options = {**options, "fmt": _format_key(out_file)}
+        jobs_list, plan_errors = [Job(inputs[0][0], out_file)], []
+        if Path(os.path.realpath(inputs[0][0])) == Path(os.path.realpath(out_file)):
+            jobs_list, plan_errors = [], [f"{inputs[0][0]}: -o would replace the input"]
+    else:
+        jobs_list, plan_errors = plan_jobs(inputs, out_dir, suffix=suffix, fmt=options["fmt"])
+    report = Report(errors=errors + plan_errors, own_outputs=len(own))
     if not jobs_list and not report.errors:
+        if own:
+            click.echo(f"csrnet: {report.summary()}", err=True)
+            sys.exit(EXIT_OK)
         _fail("no photos found in " + " ".join(paths))
 
     stop = threading.Event()
-
-    def on_sigint(signum, frame):  # first Ctrl-C: finish current files; second: abort now
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        click.echo("\ncsrnet: stopping after the current file(s) (Ctrl-C again to abort)", err=True)
-
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    previous = _on_sigint(stop)
     bar = tqdm(total=len(jobs_list), unit="photo", disable=len(jobs_list) <= 1 or None, file=sys.stderr)
     lock = threading.Lock()
 
+    def on_start(job) -> None:
+        with lock:
+            bar.set_postfix_str(_one_line(job.src.name)[:40], refresh=True)
+
     def on_result(result) -> None:
         with lock:
-            if result.status == "failed":
-                bar.write(f"csrnet: failed: {_one_line(result.message)}", file=sys.stderr)
+            if result.status in ("failed", "conflict"):
+                bar.write(f"csrnet: {result.status}: {_one_line(result.message)}", file=sys.stderr)
             bar.update(1)
 
     try:
-        report.results = run_batch(
-            jobs_list, enhancer(net, strength=strength, exact=exact), workers=jobs, stop=stop, on_result=on_result,
-            fmt=fmt, quality=quality, overwrite=overwrite, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
-        )
+        report.results = run_batch(jobs_list, retouch, workers=jobs, stop=stop, on_start=on_start, on_result=on_result, **options)
     finally:
         bar.close()
         if previous is not None:
@@ -156,10 +205,111 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, recurs
         click.echo(f"csrnet: failed: {_one_line(line)}", err=True)
     if len(jobs_list) == 1 and report.count("done") == 1:
         click.echo(str(jobs_list[0].dst))
-    click.echo(f"csrnet: {report.summary()}", err=True)
+    click.echo(f"csrnet: {_one_line(report.summary())}", err=True)
     if report.failures and len(report.failures) > 1:
         click.echo("csrnet: failures:\n  " + "\n  ".join(map(_one_line, report.failures)), err=True)
     sys.exit(report.exit_code)
+
+
+def _format_key(path: Path) -> str | None:
+    from .io.formats import format_for_path
+
+    fmt = format_for_path(path)
+    return fmt.key if fmt is not None else None
+
+
+def _on_sigint(stop: threading.Event):
+    """First Ctrl-C: finish the files in progress, start no new one; second: abort now."""
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("\ncsrnet: stopping after the current file(s) (Ctrl-C again to abort)", err=True)
+
+    return signal.signal(signal.SIGINT, handler) if threading.current_thread() is threading.main_thread() else None
+
+
+def _enhance_stdio(retouch, out: Path | None, options: dict) -> None:
+    """``csrnet enhance -``: the photo on standard input, the result on standard output (or in ``-o FILE``),
+    in the input's format (from its content) unless --format says otherwise."""
+    import shutil
+    import tempfile
+
+    from .batch import Job, process
+    from .io.formats import default_output, read_photo
+
+    if out is None and sys.stdout.isatty():
+        _fail("standard output is a terminal: redirect it (csrnet enhance - > out.jpg) or give -o FILE")
+    data = sys.stdin.buffer.read()
+    if not data:
+        _fail("nothing on standard input")
+    with tempfile.TemporaryDirectory(prefix="csrnet-stdin-") as tmp:
+        src = Path(tmp) / "stdin"
+        src.write_bytes(data)
+        try:
+            fmt = default_output(f"x.{read_photo(src, max_pixels=options['max_pixels']).format}", options["fmt"])
+        except CsrnetError as e:
+            _fail(str(e).replace(str(src), "<stdin>"), EXIT_FAILED)
+        dst = Path(tmp) / f"out{fmt.extension}"
+        result = process(Job(src, dst), retouch, **{**options, "fmt": fmt.key, "overwrite": False})
+        if result.status != "done":
+            _fail(result.message.replace(str(src), "<stdin>"), EXIT_FAILED)
+        if out is not None:
+            from .io.atomic import atomic_write
+
+            atomic_write(out, lambda t: shutil.copyfile(dst, t), overwrite=options["overwrite"])
+            click.echo(str(out))
+        else:
+            sys.stdout.buffer.write(dst.read_bytes())
+            sys.stdout.buffer.flush()
+
+
+def _watch(paths, recursive, out_dir, suffix, retouch, options, jobs, interval) -> None:
+    """Hot folder: every ``interval`` s, enhance the photos that appeared (once their size and time stop
+    changing, so half-copied files wait); finished files are never redone (their outputs exist and
+    carry the settings). Ctrl-C ends it after the files in progress."""
+    from .batch import collect_inputs, plan_jobs, run_batch
+
+    for p in paths:
+        if not Path(p).is_dir():
+            _fail(f"{p}: --watch takes folders")
+    stop = threading.Event()
+    previous = _on_sigint(stop)
+    seen: dict[Path, tuple[int, int]] = {}
+    handled: set[tuple[Path, tuple[int, int]]] = set()
+    counts = {"done": 0, "failed": 0}
+    click.echo(f"csrnet: watching {' '.join(paths)} (Ctrl-C to stop)", err=True)
+    try:
+        while not stop.is_set():
+            inputs, _ = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "")
+            ready = []
+            for src, root in inputs:
+                try:
+                    st = src.stat()
+                except OSError:
+                    continue
+                key = (st.st_size, st.st_mtime_ns)
+                if seen.get(src) == key and (src, key) not in handled:
+                    ready.append((src, root))
+                    handled.add((src, key))
+                seen[src] = key
+            jobs_list, plan_errors = plan_jobs(ready, out_dir, suffix=suffix, fmt=options["fmt"])
+            for line in plan_errors:
+                click.echo(f"csrnet: failed: {_one_line(line)}", err=True)
+            for result in run_batch(jobs_list, retouch, workers=jobs, stop=stop, **options):
+                if result.status == "done":
+                    counts["done"] += 1
+                    click.echo(str(result.job.dst))
+                elif result.status in ("failed", "conflict"):
+                    counts["failed"] += 1
+                    click.echo(f"csrnet: {result.status}: {_one_line(result.message)}", err=True)
+            stop.wait(interval)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    click.echo(f"csrnet: stopped watching: {counts['done']} enhanced, {counts['failed']} failed", err=True)
+    sys.exit(EXIT_FAILED if counts["failed"] else EXIT_OK)
 
 
 def _default_model() -> str:
@@ -174,7 +324,7 @@ def _default_model() -> str:
 @main.command("lut")
 @click.argument("photos", nargs=-1, required=True)
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
-              help="Export: the .cube file to write. With --apply: output folder (default: beside each photo).")
+              help="Export: the .cube file to write (default: PHOTO's name with .cube). With --apply: output folder (default: beside each photo).")
 @click.option("--size", type=click.Choice(["17", "33", "65"]), default="33", show_default=True, help="Export: LUT_3D_SIZE.")
 @click.option("-m", "--model", default=None, help="Export: bundled model name, .safetensors or .pth. Default: auto.")
 @click.option("-s", "--strength", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True, help="Export: 0 = identity, 1 = full effect.")
@@ -189,29 +339,32 @@ def lut_cmd(photos, output, size, model, strength, apply_path, suffix, fmt, qual
     if apply_path is None:
         from .looks import export_look
 
-        if len(photos) != 1 or output is None:
-            _fail("export takes one PHOTO and -o LOOK.cube (to apply a .cube file, use --apply LOOK.cube PHOTO...)")
-        click.echo(str(export_look(photos[0], output, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
+        if len(photos) != 1:
+            _fail("export takes one PHOTO (to apply a .cube file, use --apply LOOK.cube PHOTO...)")
+        target = output if output is not None else Path(photos[0]).with_suffix(".cube")
+        click.echo(str(export_look(photos[0], target, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
         return
-    from .batch import Report, collect_inputs, plan_jobs, run_batch
+    from .batch import Report, Retouch, collect_inputs, plan_jobs, run_batch
     from .io.cube import apply_cube, read_cube
+    from .weights import sha256_file
 
     look = read_cube(apply_path)
+    retouch = Retouch(lambda pixels: apply_cube(pixels, look), {"look": f"{apply_path.name}@{sha256_file(apply_path)[:8]}"})
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
     suffix = ("" if output is not None else f"_{apply_path.stem}") if suffix is None else suffix
-    inputs, errors = collect_inputs(photos, exclude_suffix=suffix if output is None else "")
+    own: list[Path] = []
+    inputs, errors = collect_inputs(photos, exclude_suffix=suffix if output is None else "", own_outputs=own)
     jobs_list, plan_errors = plan_jobs(inputs, output, suffix=suffix, fmt=fmt)
-    report = Report(errors=errors + plan_errors)
+    report = Report(errors=errors + plan_errors, own_outputs=len(own))
     # the same parallel file path as `csrnet enhance`, with the .cube's table in the lattice kernel
-    report.results = run_batch(jobs_list, lambda pixels: apply_cube(pixels, look), workers=file_workers(),
-                               fmt=fmt, quality=quality, overwrite=overwrite)
+    report.results = run_batch(jobs_list, retouch, workers=file_workers(), fmt=fmt, quality=quality, overwrite=overwrite)
     for line in report.failures:
         click.echo(f"csrnet: failed: {line}", err=True)
     for result in report.results:
         if result.status == "done":
             click.echo(str(result.job.dst))
-    click.echo(f"csrnet: {report.summary().replace('enhanced', 'done')}", err=True)
+    click.echo(f"csrnet: {_one_line(report.summary(done='done'))}", err=True)
     sys.exit(report.exit_code)
 
 
@@ -231,15 +384,21 @@ def convert(src: Path, dst: Path, condition_size: int, overwrite: bool) -> None:
 
 
 @main.command("models")
-@click.option("--card", "show_card", is_flag=True, help="Print each model's full card.")
-def models_cmd(show_card: bool) -> None:
-    """List the bundled models with their model cards."""
+@click.argument("names", nargs=-1)
+@click.option("--card", "show_card", is_flag=True, help="Print the full model card (of NAMES, or of every model).")
+def models_cmd(names: tuple[str, ...], show_card: bool) -> None:
+    """List the bundled models (csrnet models), or show some: csrnet models --card auto."""
     from .weights import list_models, load_model
 
     bundled = list_models()
     if not bundled:
         click.echo("no bundled models")
+    unknown = [n for n in names if n not in bundled]
+    if unknown:
+        _fail(f"no bundled model {unknown[0]!r} (bundled: {', '.join(bundled)})")
     for name, path in bundled.items():
+        if names and name not in names:
+            continue
         m = load_model(name)
         click.echo(f"{name}\t{m.arch}\t{m.num_parameters:,} params\t{m.description}")
         card = path.with_suffix(".md")
@@ -332,10 +491,30 @@ def web(host, port, model, max_pixels) -> None:
         _fail('the web app needs FastAPI and uvicorn: pip install "csrnet-retouch[web]"')
     from .io.photo import DEFAULT_MAX_PIXELS
 
-    app = create_app(model, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    from .web.guards import LOOPBACK_HOSTS
+
+    # the Host headers served: loopback names, plus the address asked for; listening on every
+    # interface (0.0.0.0, ::) means being reached by any name, so the Host check is off then
+    hosts = ["*"] if host in ("0.0.0.0", "::", "") else list(dict.fromkeys([*LOOPBACK_HOSTS, host]))
+    app = create_app(model, max_pixels=max_pixels or DEFAULT_MAX_PIXELS, allowed_hosts=hosts)
+    _check_port_free(host, port)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"csrnet: serving on http://{shown}:{port}/ (Ctrl-C to stop)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line, before saying "serving", when the address cannot be listened on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.bind(addr)
+    except OSError as e:
+        reason = "the port is in use (another csrnet web or server?); choose another with --port" if e.errno in (98, 48, 10048) else (e.strerror or str(e))
+        _fail(f"cannot listen on {host}:{port}: {reason}")
 
 
 if __name__ == "__main__":

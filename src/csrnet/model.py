@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,15 @@ class Model:
         if self.meta.get("task"):
             return f"local look ({self.meta['task']}), {self.meta.get('source', 'trained here')}"
         return str(self.meta.get("source", ""))
+
+    @property
+    def fingerprint(self) -> str:
+        """8 hex digits of a SHA-256 over the tensors (names and values): tells weights apart whatever their file name."""
+        h = hashlib.sha256()
+        for name in sorted(self.tensors):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.tensors[name], np.float32).tobytes())
+        return h.hexdigest()[:8]
 
     @property
     def num_parameters(self) -> int:

@@ -26,7 +26,7 @@ from .kernels.resize import downscale
 from .threads import network_threads, resolve
 from .weights import Model, load_model
 
-__all__ = ["Blend", "ConditionSize", "DEFAULT_LUT_SIZE", "bake_lut", "condition_copy", "enhance", "parse_style", "transform"]
+__all__ = ["Blend", "ConditionSize", "DEFAULT_LUT_SIZE", "bake_lut", "condition_copy", "enhance", "parse_style", "shrink", "transform"]
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
 #: ``"model"`` (the long edge stored in the weights), ``None`` (full resolution, as the released
@@ -84,6 +84,18 @@ def _blend(x: np.ndarray, y: np.ndarray, strength: float) -> np.ndarray:
     return y
 
 
+def shrink(image: ImageLike, long_edge: int) -> ImageLike:
+    """``image`` with its long edge cut to ``long_edge`` px (never enlarged), same type and dtype:
+    csrnet's antialiased resize (:func:`csrnet.kernels.resize.downscale`), rounded back."""
+    h, w = image_size(image)
+    if max(h, w) <= long_edge:
+        return image
+    small = downscale(image, long_edge)
+    if isinstance(image, Image.Image):
+        return Image.fromarray(from_float(small, np.uint8), "RGB")
+    return from_float(small, np.asarray(image).dtype)
+
+
 def _apply(baked: Lattice | LatticeGrid, image: ImageLike, threads: int) -> ImageLike:
     """A baked transform on ``image``, its type and dtype kept, clipped."""
     if isinstance(image, Image.Image):
@@ -103,6 +115,7 @@ def enhance(
     lut_size: int | None = None,
     condition_size: ConditionSize = "model",
     threads: int | None = None,
+    long_edge: int | None = None,
 ) -> ImageLike:
     """Retouch ``image`` with ``model``.
 
@@ -117,9 +130,14 @@ def enhance(
         condition_size: long edge (px) of the copy the condition network sees: ``"model"`` uses
             the size stored in the weights, ``None`` the full-resolution image (the released code).
         threads: threads for the network and the lattice (default: the CPUs this process may use).
+        long_edge: return the result with its long edge cut to this many pixels (never enlarged):
+            the transform is computed from the whole photo, as at full size, and applied to an
+            antialiased copy (:func:`shrink`) — a preview, or a resized export, of the same look,
+            and faster than the full-size result.
 
     Returns:
-        The enhanced image with the input's type, dtype and shape, clipped to the valid range.
+        The enhanced image with the input's type and dtype, clipped to the valid range; its shape
+        is the input's (or the resized one with ``long_edge``).
 
     Example:
         >>> out = enhance(np.zeros((64, 48, 3), np.uint8), "auto", strength=0.8)  # doctest: +SKIP
@@ -128,20 +146,23 @@ def enhance(
     """
     model = _resolve_model(model)
     h, w = image_size(image)
+    out = image if long_edge is None else shrink(image, long_edge)  # what is written: the photo or a smaller copy
     if strength == 0:
-        return image.copy()
+        return out.copy() if out is image else out
     threads = resolve(threads)
     with network_threads(threads) as net_threads:
-        arch, state = _state(image, model, condition_size, net_threads)
+        arch, state = _state(image, model, condition_size, net_threads)  # from the whole photo, whatever its output size
         size = lut_size or arch.default_lut_size
-        if exact or (lut_size is None and arch.prefers_exact(state, (h, w), size)):
-            x = to_float(image)
+        # a resized output always takes the lattice: its cost is fixed, and exact mode on the small copy
+        # would make a preview of a large photo slower than the full-size result
+        if exact or (lut_size is None and out is image and arch.prefers_exact(state, (h, w), size)):
+            x = to_float(out)
             y = _blend(x, arch.run_exact(state, x, net_threads), strength)
-            if isinstance(image, Image.Image):
+            if isinstance(out, Image.Image):
                 return Image.fromarray(from_float(y, np.uint8), "RGB")
-            return from_float(y, np.asarray(image).dtype)
-        baked = arch.bake(state, size, strength, (h, w), net_threads)
-    return _apply(baked, image, threads)
+            return from_float(y, np.asarray(out).dtype)
+        baked = arch.bake(state, size, strength, image_size(out), net_threads)
+    return _apply(baked, out, threads)
 
 
 def transform(

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import CsrnetError, PhotoError, UnsupportedFormatError
+from ..errors import CsrnetError, PhotoError, TooLargeError, UnsupportedFormatError
 from . import codecs
 from .atomic import atomic_write
 from .photo import DEFAULT_MAX_PIXELS, Photo, reason, to_srgb
@@ -29,6 +29,7 @@ __all__ = [
     "FORMATS",
     "Format",
     "default_output",
+    "detect_format",
     "format_for_path",
     "input_extensions",
     "media_type",
@@ -155,6 +156,18 @@ def media_type(path: str | os.PathLike[str]) -> str:
     return fmt.mime if fmt else "application/octet-stream"
 
 
+def detect_format(path: str | os.PathLike[str]) -> Format | None:
+    """The format of the file at ``path`` from its content (first bytes; RAW files by their extension),
+    or None when csrnet's table does not know it."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    return _sniff(path, head) if head else None
+
+
 def _sniff(path: Path, head: bytes) -> Format | None:
     by_name = format_for_path(path)
     others = [f for f in FORMATS if f.sniff is not None and f.sniff(head)]
@@ -195,8 +208,8 @@ def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
             photo = replace(photo, format=fmt.key)
     except CsrnetError:
         raise
-    except Image.DecompressionBombError as e:
-        raise PhotoError(f"{path}: refused, {reason(e)}") from None
+    except Image.DecompressionBombError:  # Pillow's own guard (at twice its limit) spoke first: the project's message
+        raise TooLargeError(f"{path}: image is over the limit of {max_pixels:,} pixels (possible decompression bomb; raise --max-pixels to allow)") from None
     except UnidentifiedImageError:
         raise PhotoError(f"{path}: not an image Pillow can read (unknown or corrupt format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError, IndexError, KeyError, RuntimeError) as e:

@@ -36,23 +36,20 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import numpy as np
-from fastapi import FastAPI, File, Form, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..batch import output_path
+from ..batch import enhancer, retouch_file
 from ..errors import CsrnetError, MissingDependencyError, TooLargeError
-from ..io.formats import FORMATS, media_type, output_formats, read_photo, write_photo
+from ..io.formats import FORMATS, default_output, detect_format, media_type, output_formats
 from ..io.photo import DEFAULT_MAX_PIXELS
-from ..kernels.resize import downscale
 from ..looks import look_text
-from ..pipeline import enhance
 from ..threads import file_workers
 from ..weights import list_models, load_model
+from .guards import LOOPBACK_HOSTS, OriginCheck, PixelBudget, release_memory
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "LUT_SIZES", "create_app"]
 
@@ -80,10 +77,14 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _safe_name(filename: str | None) -> str:
-    """The upload's base name without folders, control characters or quotes; ``photo`` if nothing is left."""
+    """The upload's base name without folders, control characters or quotes; ``photo`` if nothing is left;
+    at most 200 bytes in UTF-8 (so a download name with its suffix stays within 255 bytes)."""
     name = re.split(r"[\\/]", filename or "")[-1]
     name = "".join(c for c in name if c.isprintable() and c not in '"<>|*?:').strip().lstrip(".")
-    return name[:200] or "photo"
+    stem, ext = (name[: -len(Path(name).suffix)], Path(name).suffix) if len(Path(name).suffix) <= 9 else (name, "")
+    room = 200 - len(ext.encode())
+    stem = stem.encode()[:room].decode("utf-8", "ignore")
+    return (stem + ext) if stem else (("photo" + ext) if ext else "photo")
 
 
 def _disposition(name: str) -> str:
@@ -154,16 +155,24 @@ def create_app(
     *,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     jobs: int | None = None,
+    pixel_budget: int | None = None,
+    allowed_hosts: list[str] | None = None,
 ) -> FastAPI:
     """The web app: ``default_model`` (bundled name or weights file) is loaded now, so a bad one fails at start.
 
     ``max_pixels`` refuses larger photos from their header (as ``csrnet enhance --max-pixels``);
-    ``max_upload_bytes`` caps the request body; ``jobs`` photos are processed at once.
+    ``max_upload_bytes`` caps the request body; at most ``jobs`` photos are processed at once, and
+    at most ``pixel_budget`` pixels (default: ``max_pixels``) are decoded at once, so memory follows
+    the photos' sizes, not their count. ``allowed_hosts``: the Host headers served (default: the
+    loopback names; DNS rebinding protection) — cross-site POSTs (an ``Origin`` of another host)
+    are refused, and no CORS headers are ever sent.
     """
     _require_form_parser()
     models: dict[str, Any] = {}  # name -> Model, loaded once
     models_lock = threading.Lock()
     work_slots = threading.BoundedSemaphore(max(1, file_workers() if jobs is None else jobs))
+    budget = PixelBudget(pixel_budget or max_pixels)
+    hosts = list(allowed_hosts or LOOPBACK_HOSTS)
 
     def get_model(name: str):
         if name != default_model and name not in list_models():
@@ -178,6 +187,10 @@ def create_app(
 
     app = FastAPI(title="csrnet", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(_UploadLimit, limit=max_upload_bytes)
+    app.add_middleware(OriginCheck, allowed_hosts=hosts)
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)  # outermost: a foreign Host is refused first
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError) -> JSONResponse:
@@ -196,11 +209,17 @@ def create_app(
         _log.error("unexpected error", exc_info=exc)
         return _error(500, f"unexpected {type(exc).__name__} (see the server log)")
 
-    def guarded(work: Callable[[], Response]) -> Response:
-        """Run ``work`` in a job slot; turn every failure into a one-line JSON error."""
+    def guarded(work: Callable[[], Response], *, heavy: bool = True) -> Response:
+        """Run ``work`` (in a job slot when ``heavy``: light requests never queue behind photos);
+        turn every failure into a one-line JSON error."""
         try:
-            with work_slots:
+            if not heavy:
                 return work()
+            with work_slots:
+                try:
+                    return work()
+                finally:
+                    release_memory()
         except _HttpError as e:
             return _error(e.status, str(e))
         except CsrnetError as e:
@@ -229,7 +248,8 @@ def create_app(
             if src.stat().st_size == 0:
                 raise _HttpError(400, f"{name}: empty upload")
             try:
-                yield src, name
+                with budget.reserve(src):  # decoding waits while other photos hold the pixel budget
+                    yield src, name
             except CsrnetError as e:
                 raise type(e)(str(e).replace(str(src), name).replace(tmp, "")) from None  # same type: same status
 
@@ -240,11 +260,17 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/")
+    async def one_file(request: Request) -> None:
+        """Exactly one ``file`` field (a second one would be silently ignored)."""
+        form = await request.form()
+        if len(form.getlist("file")) > 1:
+            raise StarletteHTTPException(400, "one photo per request: the form has several 'file' fields")
+
+    @app.api_route("/", methods=["GET", "HEAD"])
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
-    @app.get("/api/models")
+    @app.api_route("/api/models", methods=["GET", "HEAD"])
     def api_models() -> Response:
         def work() -> Response:
             names = list(dict.fromkeys([default_model, *list_models()]))
@@ -261,15 +287,15 @@ def create_app(
                 })
             return JSONResponse(out)
 
-        return guarded(work)
+        return guarded(work, heavy=False)
 
-    @app.get("/api/formats")
+    @app.api_route("/api/formats", methods=["GET", "HEAD"])
     def api_formats() -> Response:
         """The output formats (from the format table): the page's Format menu."""
         return JSONResponse([{"key": f.key, "name": f.name, "extension": f.extension, "mime": f.mime, "depths": list(f.depths)}
                              for f in FORMATS if f.key in output_formats()])
 
-    @app.post("/api/enhance")
+    @app.post("/api/enhance", dependencies=[Depends(one_file)])
     def api_enhance(
         file: Annotated[UploadFile, File()],
         model: Annotated[str, Form()] = default_model,
@@ -277,31 +303,30 @@ def create_app(
         format: Annotated[str | None, Form()] = None,
         quality: Annotated[int, Form()] = 95,
         preview: Annotated[int | None, Form()] = None,
+        long_edge: Annotated[int | None, Form()] = None,
     ) -> Response:
         def work() -> Response:
             s = check_strength(strength)
             fmt = _output_format(format)
             if not 1 <= quality <= 100:
                 raise _HttpError(400, f"quality must be between 1 and 100, got {quality}")
-            if preview is not None and not 16 <= preview <= 8192:
-                raise _HttpError(400, f"preview must be a long edge between 16 and 8192 px, got {preview}")
+            edge = preview if preview is not None else long_edge
+            if edge is not None and not 16 <= edge <= 16384:
+                raise _HttpError(400, f"preview/long_edge must be a long edge between 16 and 16384 px, got {edge}")
             net = get_model(model)
+            retouch = enhancer(net, strength=s, long_edge=edge)  # what `csrnet enhance [--long-edge N]` does
             with uploaded(file) as (src, name):
-                photo = read_photo(src, max_pixels=max_pixels, jpeg_array=True)  # as the CLI reads it
-                if preview is not None and max(photo.size) > preview:
-                    photo = photo.with_pixels(_shrink(photo.pixels, preview))
-                    photo.alpha = None  # a preview shows colours only
-                out = enhance(photo.pixels, net, strength=s)
-                dst_name = output_path(Path(name), Path(), None, suffix="_csrnet", fmt=fmt).name
-                dst = src.with_name("out" + Path(dst_name).suffix)
-                write_photo(photo.with_pixels(out), dst, format=fmt, quality=quality)
+                out_fmt = default_output(_content_name(src, name), fmt)  # the format from the content, not the name
+                dst_name = _download_name(name, out_fmt)
+                dst = retouch_file(src, src.with_name("out" + out_fmt.extension), retouch, fmt=out_fmt.key,
+                                   quality=quality, max_pixels=max_pixels)
                 data = dst.read_bytes()
             return Response(data, media_type=media_type(dst),
-                            headers={"Content-Disposition": _disposition(dst_name)})
+                            headers={"Content-Disposition": _disposition(dst_name), "X-Csrnet-Settings": retouch.mark})
 
         return guarded(work)
 
-    @app.post("/api/lut")
+    @app.post("/api/lut", dependencies=[Depends(one_file)])
     def api_lut(
         file: Annotated[UploadFile, File()],
         model: Annotated[str, Form()] = default_model,
@@ -345,10 +370,16 @@ def _output_format(requested: str | None) -> str | None:
     raise _HttpError(400, f"format must be one of {', '.join(output_formats())}, got {requested!r}")
 
 
-def _shrink(pixels: Any, long_edge: int) -> Any:
-    """``pixels`` (RGB PIL image, (H, W, 3) uint8 or uint16 array) with its long edge cut to ``long_edge``, same type."""
-    small = downscale(pixels, long_edge)  # float32 [0, 1], csrnet's own antialiased resize
-    if isinstance(pixels, Image.Image):
-        return Image.fromarray(np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
-    top = float(np.iinfo(pixels.dtype).max)
-    return np.clip(small * top + 0.5, 0, top).astype(pixels.dtype)
+def _content_name(src: Path, name: str) -> str:
+    """``name`` when its extension matches the file's content, else a name with the content's extension
+    (a JPEG uploaded as ``photo.txt`` or without extension comes back as JPEG, not TIFF)."""
+    fmt = detect_format(src)
+    if fmt is None or Path(name).suffix.lower() in fmt.extensions:
+        return name
+    return Path(name).stem + fmt.extension
+
+
+def _download_name(name: str, fmt) -> str:
+    """``<stem>_csrnet<ext>``: the upload's extension as spelled when it names the output format."""
+    stem, ext = Path(name).stem, Path(name).suffix
+    return stem + "_csrnet" + (ext if ext.lower() in fmt.extensions else fmt.extension)
