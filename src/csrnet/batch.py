@@ -180,7 +180,7 @@ def output_path(src: Path, root: Path, out_dir: Path | None, *, suffix: str, fmt
     # writes it, keeping its extension as spelled (.jpeg stays .jpeg, .JPG stays .JPG); camera RAW
     # -> 16-bit TIFF, HEIC -> JPEG, others -> TIFF
     out = default_output(src, fmt)
-    ext = src.suffix if src.suffix.lower() in out.extensions and (fmt is None or out.key == fmt) else out.extension
+    ext = src.suffix if fmt is None and src.suffix.lower() in out.extensions else out.extension
     name = src.stem + suffix + ext
     if out_dir is None:
         return src.with_name(name)

@@ -153,6 +153,8 @@ def _output_file(out: Path | None, paths: tuple[str, ...]) -> Path | None:
         return None
     if len(paths) != 1 or Path(paths[0]).is_dir() or any(c in paths[0] for c in "*?["):
         _fail(f"-o {out} names one output file: give exactly one input photo (or -o FOLDER)")
+    if out.exists() and os.path.samefile(out, paths[0]):
+        _fail(f"-o {out} is the input photo: an output never replaces an input (not a folder either)")
     return out
 
 
@@ -168,8 +170,6 @@ def _run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jo
         if options["fmt"] is None:
             options = {**options, "fmt": _format_key(out_file)}
         jobs_list, plan_errors = [Job(inputs[0][0], out_file)], []
-        if Path(os.path.realpath(inputs[0][0])) == Path(os.path.realpath(out_file)):
-            jobs_list, plan_errors = [], [f"{inputs[0][0]}: -o would replace the input"]
     else:
         jobs_list, plan_errors = plan_jobs(inputs, out_dir, suffix=suffix, fmt=options["fmt"])
     report = Report(errors=errors + plan_errors, own_outputs=len(own))

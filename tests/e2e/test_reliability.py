@@ -269,8 +269,11 @@ def test_single_file_exit_codes(sources, ref_weights, tmp_path) -> None:
     assert r.returncode == 1 and "over the limit of 100" in r.stderr
     r = run("enhance", album, "-m", ref_weights)  # a folder named photo.jpg holding nothing
     assert r.returncode == 2 and "no photos found" in r.stderr and "album.jpg" in r.stderr
-    r = run("enhance", good, "-m", ref_weights, "-o", bad)  # output "folder" is a file
-    assert r.returncode == 2 and "not a folder" in r.stderr
+    bad_bytes = bad.read_bytes()
+    r = run("enhance", good, "-m", ref_weights, "-o", bad)  # an existing photo file as the output name: never replaced
+    assert r.returncode == 0 and "1 skipped" in r.stderr and bad.read_bytes() == bad_bytes
+    r = run("enhance", good, "-m", ref_weights, "-o", good)  # the input itself
+    assert r.returncode == 2 and "never replaces an input" in r.stderr
     r = run("enhance", good, "-m", ref_weights, "-o", bad / "sub")  # below a file
     assert r.returncode == 2 and str(bad / "sub") in r.stderr
     r = run("enhance", good, "-m", ref_weights, "--jobs", "0")

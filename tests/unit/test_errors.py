@@ -8,7 +8,7 @@ from PIL import Image
 
 import csrnet
 from csrnet import errors
-from csrnet.batch import Job, process
+from csrnet.batch import Job, Retouch, process
 from csrnet.io.formats import read_photo, write_photo
 from csrnet.io.photo import Photo
 
@@ -51,6 +51,6 @@ def test_batch_counts_a_race_as_skipped(tmp_path):
         Image.new("RGB", (4, 4)).save(job.dst)  # the other process wins the race
         return pixels
 
-    result = process(job, retouch_while_another_finishes)
+    result = process(job, Retouch(retouch_while_another_finishes, {"test": 1}))
     assert result.status == "skipped" and "exists" in result.message
     assert Image.open(job.dst).size == (4, 4)  # never replaced
