@@ -1,0 +1,164 @@
+"""The web app under load, on loopback only (bounded in count and time): latency, errors, memory.
+
+    python bench/web_load.py                 # 20 concurrent 12 MP enhances + three 240 MP PNG "bombs"
+    python bench/web_load.py --quick         # 6 concurrent 6 MP enhances, one 240 MP PNG
+
+Starts ``csrnet web`` in a child process on a free 127.0.0.1 port, then:
+1. N concurrent ``POST /api/enhance`` of different real-detail JPEG mosaics (12 MP): errors, p50/p95
+   latency, while a poller hits ``GET /api/models`` every 50 ms (its p50/p95: light endpoints must not
+   queue behind photo jobs);
+2. three single-colour 240 MP PNGs (~0.7 MB each, under the 250 MP limit) posted at once: the
+   server's peak RSS while they run and its RSS a few seconds after (memory handed back).
+The server's memory is read from /proc/PID/status (VmRSS, VmHWM). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common import make_mosaic
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _status_mb(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _flat_png(w: int, h: int) -> bytes:
+    """A single-colour RGB PNG of w x h written row by row with zlib (Pillow would need the whole image)."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    comp = zlib.compressobj(9)
+    row = b"\x00" + bytes((90, 120, 150)) * w
+    parts = [comp.compress(row) for _ in range(h)]
+    parts.append(comp.flush())
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+
+
+def _post(url: str, name: str, data: bytes, timeout: float = 600) -> tuple[int, float]:
+    import httpx
+
+    t = time.perf_counter()
+    r = httpx.post(url, files={"file": (name, data, "application/octet-stream")}, data={"format": "jpg"}, timeout=timeout)
+    return r.status_code, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    n, mp = (6, 6) if args.quick else (20, 12)
+    bombs = 1 if args.quick else 3
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "csrnet.cli", "web", "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/api/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        idle_mb = _status_mb(server.pid, "VmRSS")
+        with tempfile.TemporaryDirectory() as tmp:
+            photos = [make_mosaic(mp, Path(tmp) / f"m{i}.jpg", offset=3 * i).read_bytes() for i in range(min(n, 6))]
+        # 1. concurrent enhances with a light-endpoint poller
+        results: list[tuple[int, float]] = []
+        light: list[float] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set():
+                t = time.perf_counter()
+                httpx.get(base + "/api/models", timeout=30)
+                light.append(time.perf_counter() - t)
+                stop.wait(0.05)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        t0 = time.perf_counter()
+        workers = [threading.Thread(target=lambda i=i: results.append(_post(base + "/api/enhance", f"p{i}.jpg", photos[i % len(photos)])))
+                   for i in range(n)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(900)
+        wall = time.perf_counter() - t0
+        stop.set()
+        poller.join()
+        load_peak = _status_mb(server.pid, "VmHWM")
+        errors = sum(code != 200 for code, _ in results)
+        lat = sorted(s for _, s in results)
+        q = statistics.quantiles(light, n=20) if len(light) >= 2 else [float("nan")] * 19
+        # 2. 240 MP single-colour PNGs at once (a fresh server, so its peak is theirs)
+    finally:
+        server.terminate()
+        server.wait(60)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "csrnet.cli", "web", "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/api/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        png = _flat_png(20000, 12000)  # 240 MP
+        bomb_results: list[tuple[int, float]] = []
+        threads = [threading.Thread(target=lambda i=i: bomb_results.append(_post(base + "/api/enhance", f"flat{i}.png", png)))
+                   for i in range(bombs)]
+        t1 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(1800)
+        bomb_wall = time.perf_counter() - t1
+        bomb_peak = _status_mb(server.pid, "VmHWM")
+        time.sleep(3)
+        after_mb = _status_mb(server.pid, "VmRSS")
+    finally:
+        server.terminate()
+        server.wait(60)
+    print(f"\n| measurement | value |\n|---|---|")
+    print(f"| {n} concurrent {mp} MP enhances: errors | {errors} |")
+    print(f"| latency p50 / p95 | {statistics.median(lat):.2f} s / {lat[int(0.95 * (len(lat) - 1))]:.2f} s (all done in {wall:.1f} s) |")
+    print(f"| `GET /api/models` meanwhile: p50 / p95 ({len(light)} requests) | {statistics.median(light) * 1000:.0f} ms / {q[18] * 1000:.0f} ms |")
+    print(f"| server RSS idle / peak under that load | {idle_mb:.0f} MB / {load_peak:.0f} MB |")
+    print(f"| {bombs} x 240 MP single-colour PNG ({len(png) / 1e6:.1f} MB each) at once: status | {sorted(c for c, _ in bomb_results)} in {bomb_wall:.1f} s |")
+    print(f"| server peak RSS with them / RSS 3 s after | {bomb_peak:.0f} MB / {after_mb:.0f} MB |")
+    print(f"\nmachine: {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
