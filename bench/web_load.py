@@ -15,7 +15,6 @@ The server's memory is read from /proc/PID/status (VmRSS, VmHWM). Prints a Markd
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import socket
 import statistics
@@ -27,8 +26,6 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 
 from common import make_mosaic
 
@@ -150,7 +147,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(60)
-    print(f"\n| measurement | value |\n|---|---|")
+    print("\n| measurement | value |\n|---|---|")
     print(f"| {n} concurrent {mp} MP enhances: errors | {errors} |")
     print(f"| latency p50 / p95 | {statistics.median(lat):.2f} s / {lat[int(0.95 * (len(lat) - 1))]:.2f} s (all done in {wall:.1f} s) |")
     print(f"| `GET /api/models` meanwhile: p50 / p95 ({len(light)} requests) | {statistics.median(light) * 1000:.0f} ms / {q[18] * 1000:.0f} ms |")

@@ -240,7 +240,9 @@ def enhancer(model: Model | Blend, *, strength: float = 1.0, exact: bool = False
         settings["long edge"] = long_edge
 
     def apply(pixels: Any) -> Any:
-        return enhance(pixels, model, strength=strength, exact=exact, condition_size=condition_size, long_edge=long_edge)  # type: ignore[arg-type]
+        # the pixels were decoded for this call alone (retouch_file), so the result may overwrite them
+        return enhance(pixels, model, strength=strength, exact=exact, condition_size=condition_size, long_edge=long_edge,  # type: ignore[arg-type]
+                       inplace=True)
 
     return Retouch(apply, settings)
 
@@ -268,7 +270,7 @@ def retouch_file(src: Path, dst: Path, retouch: Retouch, *, fmt: str | None = No
                  overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> Path:
     """Read ``src``, retouch it and write ``dst`` (atomically, metadata kept, marked with the retouch's
     settings). Raises the typed :class:`~csrnet.errors.CsrnetError` of any problem."""
-    photo = read_photo(src, max_pixels=max_pixels, jpeg_array=True)
+    photo = read_photo(src, max_pixels=max_pixels, as_array=True)
     out = photo.with_pixels(retouch.apply(photo.pixels))
     out.exif = mark_exif(photo.exif, retouch.mark)
     if out.alpha is not None and out.size != photo.size:

@@ -31,7 +31,7 @@ def bake_look(photo_path: str | os.PathLike[str], model: Model | Blend | str, *,
     ``fit=True``: fitted to the photo's own colours; nodes they do not reach keep the network's value,
     so it also suits other shots), and the loaded model. JPEGs are read as ``csrnet enhance`` reads them."""
     net = model if isinstance(model, Blend) else load_model(model)
-    photo = read_photo(photo_path, max_pixels=max_pixels, jpeg_array=True)
+    photo = read_photo(photo_path, max_pixels=max_pixels, as_array=True)
     return bake_lut(photo.pixels, net, size, strength=strength, fit=True), net
 
 

@@ -96,13 +96,14 @@ def shrink(image: ImageLike, long_edge: int) -> ImageLike:
     return from_float(small, np.asarray(image).dtype)
 
 
-def _apply(baked: Lattice | LatticeGrid, image: ImageLike, threads: int) -> ImageLike:
-    """A baked transform on ``image``, its type and dtype kept, clipped."""
+def _apply(baked: Lattice | LatticeGrid, image: ImageLike, threads: int, inplace: bool = False) -> ImageLike:
+    """A baked transform on ``image``, its type and dtype kept, clipped (into ``image`` with ``inplace``)."""
     if isinstance(image, Image.Image):
         return baked.apply_pil(pil_rgb(image), threads=threads)
     arr = np.asarray(image)
     if arr.dtype in (np.uint8, np.uint16):
-        return baked.apply_uint(arr, threads=threads)
+        inplace = inplace and arr is image and arr.flags.c_contiguous and arr.flags.writeable
+        return baked.apply_uint(arr, threads=threads, out=arr if inplace else None)
     return from_float(baked.apply_float(to_float(arr), threads=threads), arr.dtype)
 
 
@@ -116,6 +117,7 @@ def enhance(
     condition_size: ConditionSize = "model",
     threads: int | None = None,
     long_edge: int | None = None,
+    inplace: bool = False,
 ) -> ImageLike:
     """Retouch ``image`` with ``model``.
 
@@ -134,6 +136,9 @@ def enhance(
             the transform is computed from the whole photo, as at full size, and applied to an
             antialiased copy (:func:`shrink`) — a preview, or a resized export, of the same look,
             and faster than the full-size result.
+        inplace: for a writable (H, W, 3) uint8/uint16 array on the lattice path, write the result
+            into ``image`` itself and return it (the input is lost; saves a full-size copy — what the
+            batch and the web app do with the pixels they decoded).
 
     Returns:
         The enhanced image with the input's type and dtype, clipped to the valid range; its shape
@@ -162,7 +167,7 @@ def enhance(
                 return Image.fromarray(from_float(y, np.uint8), "RGB")
             return from_float(y, np.asarray(out).dtype)
         baked = arch.bake(state, size, strength, image_size(out), net_threads)
-    return _apply(baked, out, threads)
+    return _apply(baked, out, threads, inplace=inplace or out is not image)  # a resized copy is ours to overwrite
 
 
 def transform(

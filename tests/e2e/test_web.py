@@ -76,7 +76,7 @@ def test_page_is_self_contained(client):
     assert [a.status_code for a in assets] == [200, 200]
     assert assets[0].headers["content-type"].startswith(("text/javascript", "application/javascript"))
     page = r.text + "".join(a.text for a in assets)
-    for part in ('type="file"', 'id="model"', 'type="range"', 'max="1.5"', 'value="1"', 'id="format"',
+    for part in ('type="file"', 'id="model"', 'type="range"', 'max="2"', 'value="1"', 'id="format"',
                  ">Enhance<", ">Download<", ">Export .cube<", "/api/enhance", "/api/lut", "/api/models", "dragover"):
         assert part in page, part
     assert "://" not in page  # no CDN, no external font: loads offline

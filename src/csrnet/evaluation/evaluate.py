@@ -275,7 +275,7 @@ def evaluate(
     for pair in items:
         # the input exactly as `csrnet enhance` reads it and hands it to the model (same reader, colour
         # management, pixel type); scored on 8 bits like a saved file
-        model_in = read_photo(pair.input, jpeg_array=True).pixels
+        model_in = read_photo(pair.input, as_array=True).pixels
         target8 = _m.to_uint8(read_rgb(pair.target))
         outputs = [_m.to_uint8(to_float(model_in))]
         outputs += [_m.to_uint8(to_float(enhance(model_in, model, exact=exact, condition_size=condition_size))) for _, model in loaded]

@@ -39,7 +39,7 @@ __all__ = [
     "read_pillow",
     "read_tiff",
     "write_pillow",
-    "write_png16",
+    "write_png_array",
     "write_tiff",
 ]
 
@@ -110,9 +110,11 @@ def _heif_opener() -> None:
     pillow_heif.register_heif_opener()
 
 
-def read_pillow(path: Path, max_pixels: int, head: bytes, *, jpeg_array: bool = False, heif: bool = False) -> Photo:
+def read_pillow(path: Path, max_pixels: int, head: bytes, *, as_array: bool = False, heif: bool = False) -> Photo:
     """Any format Pillow opens (``heif``: register pillow-heif's opener first); 16-bit PNGs through
-    libpng; with ``jpeg_array``, RGB JPEGs that need no colour conversion as uint8 arrays."""
+    libpng; with ``as_array``, 8-bit RGB JPEGs and PNGs that need no colour conversion as uint8
+    arrays (libjpeg-turbo / libpng through imagecodecs: the same pixels, without a PIL image's
+    4-byte-per-pixel copy)."""
     if heif:
         _heif_opener()
     # Pillow refuses images over 2 x MAX_IMAGE_PIXELS (179 MP by default) on its own, below the
@@ -129,8 +131,12 @@ def read_pillow(path: Path, max_pixels: int, head: bytes, *, jpeg_array: bool = 
             icc = info.get("icc_profile") or None
             if png_bit_depth(head) == 16:
                 pixels, alpha = _rgb16(_read_png16(path))
-            elif jpeg_array and im.format == "JPEG" and im.mode == "RGB" and not needs_conversion(icc) and (array := _jpeg_pixels(path, im.size)) is not None:
+            elif as_array and im.format == "JPEG" and im.mode == "RGB" and not needs_conversion(icc) and (array := _jpeg_pixels(path, im.size)) is not None:
                 pixels, alpha = array, None
+            elif as_array and im.format == "PNG" and im.mode == "RGB" and png_bit_depth(head) == 8 and not needs_conversion(icc) \
+                    and (decoded := _png8_pixels(path, im.size)) is not None:
+                (pixels, late_exif), alpha = decoded, None
+                exif = exif or late_exif
             else:
                 im.load()
                 if icc and im.mode in ("L", "CMYK") and needs_conversion(icc):
@@ -146,6 +152,32 @@ def read_pillow(path: Path, max_pixels: int, head: bytes, *, jpeg_array: bool = 
         format=fmt,
         path=path,
     )
+
+
+def _png8_pixels(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, bytes | None] | None:
+    """An 8-bit RGB PNG's pixels as an (H, W, 3) uint8 array (libpng through imagecodecs: the same
+    pixels as Pillow) and its eXIf chunk wherever it sits (Pillow reads one after the image data only
+    when it decodes the pixels itself). libpng sees only the critical chunks, so a damaged ancillary
+    chunk (eXIf, iCCP, text) cannot make it print warnings; None (use Pillow, and its error messages)
+    for anything pypng or libpng will not read."""
+    import io
+
+    import imagecodecs
+    import png
+
+    data = path.read_bytes()
+    try:
+        chunks = list(png.Reader(bytes=data).chunks())
+        critical = io.BytesIO()
+        png.write_chunks(critical, [(k, b) for k, b in chunks if k in (b"IHDR", b"PLTE", b"IDAT", b"IEND")])
+        del data
+        arr = imagecodecs.png_decode(critical.getbuffer())
+    except (png.Error, imagecodecs.PngError, ValueError, EOFError):
+        return None
+    if arr.shape != (size[1], size[0], 3) or arr.dtype != np.uint8:
+        return None
+    exif = next((body for kind, body in chunks if kind == b"eXIf"), None)
+    return arr, (b"Exif\x00\x00" + exif if exif and not exif.startswith(b"Exif\x00\x00") else exif)
 
 
 def _jpeg_pixels(path: Path, size: tuple[int, int]) -> np.ndarray | None:
@@ -384,8 +416,9 @@ def _append_subifds(path: Path, subifds: dict[int, dict]) -> None:
             fh.write(struct.pack(tf.byteorder + "H", tag))
 
 
-def write_png16(photo: Photo, tmp: Path) -> None:
-    """16-bit PNG: pixels encoded by libpng (imagecodecs; Pillow has no 16-bit RGB mode), then
+def write_png_array(photo: Photo, tmp: Path) -> None:
+    """PNG from (H, W, 3) uint8 or uint16 array pixels: encoded by libpng (imagecodecs; Pillow has no
+    16-bit RGB mode, and for 8 bits it would first copy the pixels into a 4-byte-per-pixel image), then
     the metadata chunks (iCCP, eXIf, pHYs) inserted after IHDR with pypng's chunk tools."""
     import zlib
 
@@ -393,10 +426,15 @@ def write_png16(photo: Photo, tmp: Path) -> None:
     import png
 
     data = photo.pixels
+    sixteen = data.dtype == np.uint16
     if photo.alpha is not None:
-        alpha = photo.alpha if isinstance(photo.alpha, np.ndarray) else np.asarray(photo.alpha).astype(np.uint16) * 257
-        data = np.concatenate([data, alpha[..., None].astype(np.uint16)], axis=2)
-    encoded = imagecodecs.png_encode(np.ascontiguousarray(data), level=3)
+        alpha = np.asarray(photo.alpha)
+        if sixteen and alpha.dtype != np.uint16:
+            alpha = alpha.astype(np.uint16) * 257
+        elif not sixteen and alpha.dtype != np.uint8:
+            alpha = ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        data = np.concatenate([data, alpha[..., None].astype(data.dtype)], axis=2)
+    encoded = imagecodecs.png_encode(np.ascontiguousarray(data), level=3 if sixteen else 6)  # 6: Pillow's default
     extra: list[tuple[bytes, bytes]] = []
     if photo.icc_profile:
         extra.append((b"iCCP", b"icc\x00\x00" + zlib.compress(photo.icc_profile)))

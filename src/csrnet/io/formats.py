@@ -61,19 +61,19 @@ class Format:
         return self.extensions[0]
 
 
-def _pillow(path: Path, max_pixels: int, head: bytes, jpeg_array: bool) -> Photo:
-    return codecs.read_pillow(path, max_pixels, head, jpeg_array=jpeg_array)
+def _pillow(path: Path, max_pixels: int, head: bytes, as_array: bool) -> Photo:
+    return codecs.read_pillow(path, max_pixels, head, as_array=as_array)
 
 
-def _heif(path: Path, max_pixels: int, head: bytes, jpeg_array: bool) -> Photo:
+def _heif(path: Path, max_pixels: int, head: bytes, as_array: bool) -> Photo:
     return codecs.read_pillow(path, max_pixels, head, heif=True)
 
 
-def _tiff(path: Path, max_pixels: int, head: bytes, jpeg_array: bool) -> Photo:
+def _tiff(path: Path, max_pixels: int, head: bytes, as_array: bool) -> Photo:
     return codecs.read_tiff(path, max_pixels)
 
 
-def _raw(path: Path, max_pixels: int, head: bytes, jpeg_array: bool) -> Photo:
+def _raw(path: Path, max_pixels: int, head: bytes, as_array: bool) -> Photo:
     return codecs.decode_raw(path, max_pixels=max_pixels)
 
 
@@ -86,8 +86,8 @@ def _write_jpeg(photo: Photo, tmp: Path, quality: int) -> None:
 
 
 def _write_png(photo: Photo, tmp: Path, quality: int) -> None:
-    if isinstance(photo.pixels, np.ndarray) and photo.pixels.dtype == np.uint16:
-        codecs.write_png16(photo, tmp)
+    if isinstance(photo.pixels, np.ndarray):
+        codecs.write_png_array(photo, tmp)
     else:
         codecs.write_pillow(photo, tmp, "PNG")
 
@@ -179,15 +179,16 @@ def _sniff(path: Path, head: bytes) -> Format | None:
 
 
 def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, convert_to_srgb: bool = True,
-               jpeg_array: bool = False) -> Photo:
+               as_array: bool = False) -> Photo:
     """Decode a photo file of any format in :data:`FORMATS` (and what else Pillow reads) with its metadata.
 
     16-bit PNG and TIFF come back as (H, W, 3) uint16 arrays, RAW files as 16-bit sRGB
     (:func:`csrnet.io.codecs.decode_raw`), everything else as an RGB PIL image. With
     ``convert_to_srgb`` (default) pixels tagged with another ICC profile are converted to sRGB and
-    tagged sRGB. ``jpeg_array``: RGB JPEGs whose pixels need no colour conversion come back as
-    (H, W, 3) uint8 arrays (the same pixels, decoded faster, ready for numpy code;
-    :func:`write_photo` encodes such arrays as JPEG byte for byte as Pillow would).
+    tagged sRGB. ``as_array``: 8-bit RGB JPEGs and PNGs whose pixels need no colour conversion come
+    back as (H, W, 3) uint8 arrays (the same pixels, decoded faster and without a PIL image's
+    4-byte-per-pixel copy, ready for numpy code; :func:`write_photo` encodes such arrays as JPEG byte
+    for byte as Pillow would).
 
     Raises :class:`~csrnet.errors.PhotoError` (:class:`~csrnet.errors.TooLargeError` over
     ``max_pixels``, refused from the header before any pixel is decoded) with a one-line reason.
@@ -203,7 +204,7 @@ def read_photo(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         if not head:
             raise PhotoError(f"{path}: empty file (0 bytes)")
         fmt = _sniff(path, head)
-        photo = (fmt.reader if fmt else _pillow)(path, max_pixels, head, jpeg_array)
+        photo = (fmt.reader if fmt else _pillow)(path, max_pixels, head, as_array)
         if fmt is not None:
             photo = replace(photo, format=fmt.key)
     except CsrnetError:

@@ -170,8 +170,10 @@ def trilinear(table: np.ndarray, base: np.ndarray, f: np.ndarray, size: int) -> 
     return c0 + fb * (c1 - c0)
 
 
-def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: int | None = None) -> np.ndarray:
+def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: int | None = None,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """Apply ``table`` to a (H, W, 3) uint8 or uint16 array; returns the same dtype, clipped and rounded.
+    ``out``: write the result there (it may be ``image`` itself: each pixel is read before it is written).
 
     Uses the compiled kernel on row blocks across ``threads`` threads (it releases the GIL);
     without it, Pillow's filter (8-bit) or the numpy interpolation (16-bit).
@@ -182,15 +184,24 @@ def apply_lut_uint(image: np.ndarray, table: np.ndarray, size: int, *, threads: 
     flat = np.ascontiguousarray(_check_table(table, size), np.float32)
     if _kernel is None:
         if arr.dtype == np.uint8:
-            return np.asarray(_apply_pillow(Image.fromarray(arr, "RGB"), flat, size, threads)).copy()
-        y = apply_lut_array(arr.astype(np.float32) / 65535.0, flat, size, threads=threads)
-        return np.clip(y * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
-    return _kernel_apply(arr, flat, size, 8 if arr.dtype == np.uint8 else 16, threads)
+            result = np.asarray(_apply_pillow(Image.fromarray(arr, "RGB"), flat, size, threads))
+        else:
+            y = apply_lut_array(arr.astype(np.float32) / 65535.0, flat, size, threads=threads)
+            result = np.clip(y * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+        if out is None:
+            return result.copy() if arr.dtype == np.uint8 else result
+        out[...] = result
+        return out
+    return _kernel_apply(arr, flat, size, 8 if arr.dtype == np.uint8 else 16, threads, out)
 
 
-def _kernel_apply(arr: np.ndarray, flat: np.ndarray, size: int, bits: int, threads: int | None) -> np.ndarray:
-    """The compiled kernel on (H, W, 3) contiguous ``arr`` in row blocks on ``threads`` threads."""
-    out = np.empty_like(arr)
+def _kernel_apply(arr: np.ndarray, flat: np.ndarray, size: int, bits: int, threads: int | None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """The compiled kernel on (H, W, 3) contiguous ``arr`` in row blocks on ``threads`` threads (into ``out``)."""
+    if out is None:
+        out = np.empty_like(arr)
+    elif out.shape != arr.shape or out.dtype != arr.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a contiguous {arr.dtype} array of shape {arr.shape}")
     padded = np.zeros((size**3, 4), np.float32)  # 4 floats a node: one vector load per corner (see _lut.c)
     padded[:, :3] = flat
     rows = max(1, _KERNEL_PIXELS // max(1, arr.shape[1]))
@@ -357,8 +368,8 @@ class Lattice:
     def __init__(self, table: np.ndarray, size: int) -> None:
         self.table, self.size = table, size
 
-    def apply_uint(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-        return apply_lut_uint(image, self.table, self.size, threads=threads)
+    def apply_uint(self, image: np.ndarray, *, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        return apply_lut_uint(image, self.table, self.size, threads=threads, out=out)
 
     def apply_float(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         return apply_lut_float(image, self.table, self.size, threads=threads)
@@ -374,8 +385,12 @@ class LatticeGrid:
     def __init__(self, tables: np.ndarray, size: int, rows: GridTaps, cols: GridTaps) -> None:
         self.tables, self.size, self.rows, self.cols = tables, size, rows, cols
 
-    def apply_uint(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-        return apply_grid_uint(image, self.tables, self.size, self.rows, self.cols, threads=threads)
+    def apply_uint(self, image: np.ndarray, *, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        result = apply_grid_uint(image, self.tables, self.size, self.rows, self.cols, threads=threads)
+        if out is None:
+            return result
+        out[...] = result  # the grid kernel is not run in place: its rows read 4 lattices each
+        return out
 
     def apply_float(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         return apply_grid_array(image, self.tables, self.size, self.rows, self.cols, threads=threads)

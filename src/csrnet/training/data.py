@@ -86,7 +86,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         >>> img.shape, img.dtype          # doctest: +SKIP
         ((341, 512, 3), dtype('float32'))
     """
-    return np.ascontiguousarray(to_float(read_photo(path, jpeg_array=True).pixels))
+    return np.ascontiguousarray(to_float(read_photo(path, as_array=True).pixels))
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:

@@ -270,27 +270,29 @@ def create_app(
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
-    @app.api_route("/api/models", methods=["GET", "HEAD"])
-    def api_models() -> Response:
-        def work() -> Response:
-            names = list(dict.fromkeys([default_model, *list_models()]))
-            out = []
-            for name in names:
-                m = get_model(name)
-                out.append({
-                    "name": name,
-                    "arch": m.arch,
-                    "description": m.description,
-                    "parameters": m.num_parameters,
-                    "bundled": name in list_models(),
-                    "default": name == default_model,
-                })
-            return JSONResponse(out)
+    def model_list() -> list[dict[str, Any]]:
+        out = []
+        for name in dict.fromkeys([default_model, *list_models()]):
+            m = get_model(name)
+            out.append({
+                "name": name,
+                "arch": m.arch,
+                "description": m.description,
+                "parameters": m.num_parameters,
+                "bundled": name in list_models(),
+                "default": name == default_model,
+            })
+        return out
 
-        return guarded(work, heavy=False)
+    listing = model_list()  # every model loaded once, now: the light endpoint answers from memory
+
+    @app.api_route("/api/models", methods=["GET", "HEAD"])
+    async def api_models() -> Response:
+        # async: served on the event loop itself, never waiting for a worker thread busy with photos
+        return JSONResponse(listing)
 
     @app.api_route("/api/formats", methods=["GET", "HEAD"])
-    def api_formats() -> Response:
+    async def api_formats() -> Response:
         """The output formats (from the format table): the page's Format menu."""
         return JSONResponse([{"key": f.key, "name": f.name, "extension": f.extension, "mime": f.mime, "depths": list(f.depths)}
                              for f in FORMATS if f.key in output_formats()])

@@ -103,11 +103,11 @@ def test_bad_files_give_one_line_errors(tmp_path, tagged_jpeg):
 
 
 @pytest.mark.parametrize("quality", [75, 95, 100])
-def test_jpeg_array_path_matches_pillow(tagged_jpeg, tmp_path, quality):
-    """``jpeg_array=True`` (what ``csrnet enhance`` reads with): the same pixels as Pillow's decode,
+def test_as_array_path_matches_pillow(tagged_jpeg, tmp_path, quality):
+    """``as_array=True`` (what ``csrnet enhance`` reads with): the same pixels as Pillow's decode,
     as a uint8 array, with the same metadata; written back, the same bytes as Pillow's encoder,
     metadata segments included (a multi-segment ICC profile and fractional dpi too)."""
-    plain, fast = read_photo(tagged_jpeg), read_photo(tagged_jpeg, jpeg_array=True)
+    plain, fast = read_photo(tagged_jpeg), read_photo(tagged_jpeg, as_array=True)
     assert isinstance(plain.pixels, Image.Image) and isinstance(fast.pixels, np.ndarray) and fast.pixels.dtype == np.uint8
     assert np.array_equal(np.asarray(plain.pixels), fast.pixels)
     assert (plain.exif, plain.icc_profile, plain.dpi) == (fast.exif, fast.icc_profile, fast.dpi)
@@ -124,11 +124,11 @@ def test_jpeg_array_path_matches_pillow(tagged_jpeg, tmp_path, quality):
             assert ours == buf.getvalue()
 
 
-def test_jpeg_array_path_keeps_truncation_errors(tagged_jpeg, tmp_path):
+def test_as_array_path_keeps_truncation_errors(tagged_jpeg, tmp_path):
     """libjpeg fills a truncated JPEG with grey; the array path leaves such files to Pillow, which reports them."""
     data = tagged_jpeg.read_bytes()
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(data[: len(data) * 2 // 3])
-    for jpeg_array in (False, True):
+    for as_array in (False, True):
         with pytest.raises(CsrnetError, match="truncated|cannot decode"):
-            read_photo(cut, jpeg_array=jpeg_array)
+            read_photo(cut, as_array=as_array)

@@ -34,7 +34,7 @@ def test_adobe_rgb_pair_is_seen_identically(tmp_path, adobe_rgb_icc):
     Image.eval(owl, lambda v: min(255, int(v * 1.3))).save(root / "target" / "owl.png", icc_profile=icc)
 
     stored = np.asarray(owl, np.float32) / 255.0  # the file's own (Adobe RGB) numbers
-    seen = read_photo(root / "input" / "owl.png", jpeg_array=True)  # what `csrnet enhance` hands the model
+    seen = read_photo(root / "input" / "owl.png", as_array=True)  # what `csrnet enhance` hands the model
     assert seen.icc_profile == csrnet.io.photo.srgb_profile()
     x_enhance = to_float(seen.pixels)
     assert np.abs(x_enhance - stored).max() > 0.02  # converted to sRGB, not taken as is
