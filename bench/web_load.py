@@ -58,6 +58,23 @@ def _flat_png(w: int, h: int) -> bytes:
             + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
 
 
+def _start_server() -> tuple[subprocess.Popen, str]:
+    """``csrnet web`` on a free loopback port, once it answers; (process, base URL)."""
+    import httpx
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "csrnet.cli", "web", "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/api/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return server, base
+
+
 def _post(url: str, name: str, data: bytes, timeout: float = 600) -> tuple[int, float]:
     import httpx
 
@@ -72,19 +89,10 @@ def main() -> None:
     args = ap.parse_args()
     n, mp = (6, 6) if args.quick else (20, 12)
     bombs = 1 if args.quick else 3
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "csrnet.cli", "web", "--port", str(port)], stderr=subprocess.PIPE, text=True)
-    try:
-        import httpx
+    import httpx
 
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/api/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    server, base = _start_server()
+    try:
         idle_mb = _status_mb(server.pid, "VmRSS")
         with tempfile.TemporaryDirectory() as tmp:
             photos = [make_mosaic(mp, Path(tmp) / f"m{i}.jpg", offset=3 * i).read_bytes() for i in range(min(n, 6))]
@@ -120,17 +128,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(60)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "csrnet.cli", "web", "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    server, base = _start_server()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/api/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         png = _flat_png(20000, 12000)  # 240 MP
         bomb_results: list[tuple[int, float]] = []
         threads = [threading.Thread(target=lambda i=i: bomb_results.append(_post(base + "/api/enhance", f"flat{i}.png", png)))

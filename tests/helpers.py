@@ -6,41 +6,14 @@ import struct
 
 import numpy as np
 
+from bench import common
 from tests.conftest import need_module
 
 
 def write_dng(path, srgb: np.ndarray, *, orientation: int = 1, neutral=(0.5, 1.0, 0.7)) -> None:
-    """Mosaic an sRGB photo (H, W, 3 float [0,1]) into an RGGB Bayer DNG of a camera whose
-    native RGB is linear sRGB scaled by ``neutral`` (so white balance matters)."""
+    """bench/common.py's synthetic-RAW writer (one copy), skipping outside CI when pidng is missing."""
     need_module("pidng")
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CFAPattern, CalibrationIlluminant, DNGVersion, PhotometricInterpretation
-
-    h, w, _ = srgb.shape
-    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
-    cam = lin * np.asarray(neutral)
-    mosaic = np.empty((h, w))
-    mosaic[0::2, 0::2] = cam[0::2, 0::2, 0]
-    mosaic[0::2, 1::2] = cam[0::2, 1::2, 1]
-    mosaic[1::2, 0::2] = cam[1::2, 0::2, 1]
-    mosaic[1::2, 1::2] = cam[1::2, 1::2, 2]
-    black, white = 1024, 65535
-    raw = np.round(black + mosaic * (white - black)).astype(np.uint16)
-    xyz_to_srgb = np.array([[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]])
-    cm = np.diag(neutral) @ xyz_to_srgb  # XYZ -> camera RGB, as DNG's ColorMatrix1 wants
-    t = DNGTags()
-    for tag, value in [
-        (Tag.ImageWidth, w), (Tag.ImageLength, h), (Tag.TileWidth, w), (Tag.TileLength, h),
-        (Tag.Orientation, orientation), (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
-        (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 16), (Tag.CFARepeatPatternDim, [2, 2]), (Tag.CFAPattern, CFAPattern.RGGB),
-        (Tag.BlackLevel, black), (Tag.WhiteLevel, white), (Tag.ColorMatrix1, [[round(v * 10000), 10000] for v in cm.ravel()]),
-        (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65), (Tag.AsShotNeutral, [[round(v * 10000), 10000] for v in neutral]),
-        (Tag.Make, "TestCam"), (Tag.Model, "Bayer 1"), (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2),
-    ]:
-        t.set(tag, value)
-    r = RAW2DNG()
-    r.options(t, path=str(path.parent), compress=False)
-    r.convert(raw, filename=path.stem)
+    common.write_dng(path, srgb, orientation=orientation, neutral=neutral)
 
 
 def icc_v2(colorants: np.ndarray, gamma: float, name: str) -> bytes:
