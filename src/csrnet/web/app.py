@@ -343,7 +343,8 @@ def create_app(
             with uploaded(file) as (src, name):
                 text = look_text(src, name, net, size=size, strength=s, max_pixels=max_pixels)  # `csrnet lut`'s file
             return Response(text.encode("ascii", "replace"), media_type="text/plain; charset=us-ascii",
-                            headers={"Content-Disposition": _disposition(f"{Path(name).stem}_csrnet.cube")})
+                            headers={"Content-Disposition": _disposition(f"{Path(name).stem}_csrnet.cube"),
+                                     "X-Csrnet-Settings": enhancer(net, strength=s).mark})
 
         return guarded(work)
 
