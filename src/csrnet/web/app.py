@@ -49,7 +49,7 @@ from ..io.photo import DEFAULT_MAX_PIXELS
 from ..looks import look_text
 from ..threads import file_workers
 from ..weights import list_models, load_model
-from .guards import LOOPBACK_HOSTS, OriginCheck, PixelBudget, release_memory
+from .guards import LOOPBACK_HOSTS, OriginCheck, PixelBudget, UploadLimit, release_memory
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "LUT_SIZES", "create_app"]
 
@@ -95,60 +95,6 @@ def _disposition(name: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
-class _UploadLimit:
-    """ASGI middleware: answer 413 when a request body is over ``limit`` bytes.
-
-    Refused from the Content-Length header when there is one; otherwise the body is
-    counted while it streams in and the app's own answer is replaced by the 413.
-    """
-
-    class _TooLarge(Exception):
-        pass
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    def _message(self) -> str:
-        return f"upload too large: the limit is {self.limit / 2**20:.4g} MiB"
-
-    async def _send_413(self, send: Callable) -> None:
-        response = _error(413, self._message())
-        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
-        await send({"type": "http.response.body", "body": response.body})
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await self._send_413(send)
-            return
-        state = {"received": 0, "over": False, "started": False}
-
-        async def counted_receive() -> dict:
-            message = await receive()
-            if message["type"] == "http.request":
-                state["received"] += len(message.get("body", b""))
-                if state["received"] > self.limit:
-                    state["over"] = True
-                    raise self._TooLarge
-            return message
-
-        async def guarded_send(message: dict) -> None:
-            if state["over"]:
-                return  # the app's answer to a cut-off body; the 413 goes out instead
-            state["started"] = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, guarded_send)
-        except self._TooLarge:
-            pass
-        if state["over"] and not state["started"]:
-            await self._send_413(send)
-
-
 def create_app(
     default_model: str = "auto",
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -186,7 +132,7 @@ def create_app(
     get_model(default_model)
 
     app = FastAPI(title="csrnet", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(_UploadLimit, limit=max_upload_bytes)
+    app.add_middleware(UploadLimit, limit=max_upload_bytes)
     app.add_middleware(OriginCheck, allowed_hosts=hosts)
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 

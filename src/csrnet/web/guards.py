@@ -6,6 +6,7 @@
 * :class:`OriginCheck` — a POST whose ``Origin`` is another site is refused (403): browsers send
   ``Origin`` with cross-site form and fetch requests, so another page cannot make this server
   retouch or read files. No CORS headers are ever sent, so other origins cannot read answers.
+* :class:`UploadLimit` — request bodies over the byte limit get 413 (from Content-Length, or counted).
 * :class:`PixelBudget` — photos are admitted by their pixel count read from the header (a 731 KB
   single-colour PNG can hold 240 MP), so memory follows the pixels being worked on, not the number
   of requests; :func:`release_memory` hands freed heap back to the OS after large jobs.
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-__all__ = ["LOOPBACK_HOSTS", "OriginCheck", "PixelBudget", "photo_pixels", "release_memory"]
+__all__ = ["LOOPBACK_HOSTS", "OriginCheck", "PixelBudget", "UploadLimit", "photo_pixels", "release_memory"]
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
@@ -59,6 +60,62 @@ class OriginCheck:
         except ValueError:
             return False
         return host is not None and host.lower() in self.allowed
+
+
+class UploadLimit:
+    """ASGI middleware: answer 413 when a request body is over ``limit`` bytes.
+
+    Refused from the Content-Length header when there is one; otherwise the body is
+    counted while it streams in and the app's own answer is replaced by the 413.
+    """
+
+    class _TooLarge(Exception):
+        pass
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def _message(self) -> str:
+        return f"upload too large: the limit is {self.limit / 2**20:.4g} MiB"
+
+    async def _send_413(self, send: Callable) -> None:
+        from starlette.responses import JSONResponse
+
+        response = JSONResponse({"error": self._message()}, status_code=413)
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._send_413(send)
+            return
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counted_receive() -> dict:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.limit:
+                    state["over"] = True
+                    raise self._TooLarge
+            return message
+
+        async def guarded_send(message: dict) -> None:
+            if state["over"]:
+                return  # the app's answer to a cut-off body; the 413 goes out instead
+            state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except self._TooLarge:
+            pass
+        if state["over"] and not state["started"]:
+            await self._send_413(send)
 
 
 def photo_pixels(path: Path) -> int | None:
