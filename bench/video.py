@@ -1,6 +1,6 @@
 """Video (issue 16): speed against the codec alone, flicker, cut response and round trips.
 
-    python bench/video.py [--seconds 8] [--no-4k] [--quick]
+    python bench/video.py [--seconds 8] [--repeats 3] [--no-4k] [--quick]
 
 Clips are made here from the shared photos (real 1024-px JPEGs tiled into a canvas, never upscaled):
 three shots of a slow pan and zoom across different photos, cut at 3 s and 6 s, with a lighting
@@ -8,10 +8,11 @@ change (the light falls to 55 % over one second) in the middle shot and a little
 noise (sigma 1.5 levels), H.264 (libx264 medium, CRF 18) at 30 frames/s with an AAC track.
 
 * Speed: frames/s of ``enhance_video`` (default settings: smoothed 0.5 s) against PyAV decode +
-  encode alone with the same encoder settings (``csrnet.video.encoder_options``), best of 2 runs each,
-  at 1080p and (unless --no-4k) 4K; CPU seconds per frame as well.
+  encode alone with the same encoder settings (``csrnet.video.encoder_options``), the two alternating
+  (--repeats pairs at 1080p, best of each; one pair at 4K unless --no-4k); CPU time per frame as well.
 * Flicker: standard deviation of the frame-to-frame change in mean luma (Y plane), leaving out the
-  two cut transitions, for the input and the per-frame / smoothed / per-clip outputs.
+  two cut transitions, for the input and the per-frame / smoothed / per-clip outputs; and what the
+  retouch adds to it (flicker and jitter of output - input).
 * Cut response: the first 3 frames after each cut, mean |mean luma of the smoothed output - the
   per-frame output| (the new shot's own look), with cut detection and with it switched off.
 * Round trips: frame count, duration, AAC packets (bytes), pixel format, rotation, 8- and 10-bit.
@@ -30,9 +31,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from common import PHOTOS, RESULTS
+from PIL import Image
 
 FPS = 30
 CUTS_AT = (3.0, 6.0)  # seconds
@@ -70,8 +70,8 @@ def make_clip(path: Path, w: int, h: int, seconds: float, pix_fmt: str = "yuv420
     cols, rows = (4, 3) if w > 2048 else (3, 2)
     n_shot = cols * rows
     canvases = [canvas(photos, cols, rows, k * n_shot + 7 * seed) for k in range(3)]
-    n = int(round(seconds * FPS))
-    cuts = [int(round(c / 8.0 * seconds * FPS)) for c in CUTS_AT]
+    n = round(seconds * FPS)
+    cuts = [round(c / 8.0 * seconds * FPS) for c in CUTS_AT]
     bounds = [0, *cuts, n]
     rng = np.random.default_rng(seed)
     out = av.open(str(path), "w")
@@ -175,6 +175,30 @@ def timed_enhance(src: Path, dst: Path, model, **kwargs):
     return time.perf_counter() - t, time.process_time() - c, report
 
 
+def speed_row(name: str, src: Path, tmp: Path, model, repeats: int) -> tuple:
+    """Codec alone and enhance_video alternately ``repeats`` times: (name, frames, codec fps, enhance fps,
+    best-time ratio, per-pair ratios, codec CPU ms/frame, enhance CPU ms/frame, the last report)."""
+    codec_runs, enh_runs = [], []
+    for _ in range(repeats):
+        codec_runs.append(codec_alone(src, tmp / "codec.mp4"))
+        enh_runs.append(timed_enhance(src, tmp / "smoothed.mp4", model))
+    n = codec_runs[0][2]
+    cw, cc = min(r[0] for r in codec_runs), min(r[1] for r in codec_runs)
+    ew, ec = min(r[0] for r in enh_runs), min(r[1] for r in enh_runs)
+    pairs = [e[0] / c[0] for c, e in zip(codec_runs, enh_runs)]
+    print(f"speed {name}: codec {n / cw:.1f} fps, enhance {n / ew:.1f} fps, pairs {[round(p, 2) for p in pairs]}", file=sys.stderr)
+    return name, n, n / cw, n / ew, ew / cw, pairs, cc / n * 1000, ec / n * 1000, enh_runs[-1][2]
+
+
+def jitter(means: np.ndarray, cuts: list[int]) -> float:
+    """Standard deviation of the second difference of a per-frame series, leaving out the cut transitions."""
+    d2 = np.diff(np.asarray(means, np.float64), 2)  # d2[i] spans frames i .. i + 2
+    keep = np.ones(len(d2), bool)
+    for c in cuts:
+        keep[max(0, c - 2) : c] = False
+    return float(np.std(d2[keep]))
+
+
 def cut_response(smoothed: np.ndarray, per_frame: np.ndarray, cuts: list[int], k: int = 3) -> float:
     """Mean |smoothed - per-frame| mean luma (in levels of 255) over the first ``k`` frames after each cut."""
     return float(np.mean([abs(smoothed[c + j] - per_frame[c + j]) for c in cuts for j in range(k)])) * 255
@@ -182,7 +206,7 @@ def cut_response(smoothed: np.ndarray, per_frame: np.ndarray, cuts: list[int], k
 
 def main() -> None:
     import csrnet
-    import csrnet.video as video
+    from csrnet import video
     from csrnet.video import flicker
 
     ap = argparse.ArgumentParser()
@@ -190,6 +214,7 @@ def main() -> None:
     ap.add_argument("--no-4k", action="store_true")
     ap.add_argument("--quick", action="store_true", help="480x270 instead of 1080p, no 4K (for trying changes)")
     ap.add_argument("--model", default="auto")
+    ap.add_argument("--repeats", type=int, default=3, help="codec / enhance pairs timed at 1080p")
     ap.add_argument("--out", type=Path, default=RESULTS / "video.md")
     args = ap.parse_args()
     model = csrnet.load_model(args.model)
@@ -204,16 +229,12 @@ def main() -> None:
         print(f"made {w}x{h} clip: {clip['frames']} frames in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         cuts = clip["cuts"]
         inp = facts(src)
-        # --- speed: best of 2 (codec alone, then enhance_video with defaults)
-        codec_runs = [codec_alone(src, tmp / "codec.mp4") for _ in range(2)]
-        enh_runs = [timed_enhance(src, tmp / "smoothed.mp4", model) for _ in range(2)]
-        cw, cc, n = min(codec_runs)
-        ew, ec, report = min(enh_runs, key=lambda r: r[0])
-        speed_rows = [(f"{w}x{h} H.264 8-bit", n, n / cw, n / ew, ew / cw, cc / n * 1000, ec / n * 1000)]
-        print(f"speed {w}x{h}: codec {n / cw:.1f} fps, enhance {n / ew:.1f} fps", file=sys.stderr)
+        # --- speed: codec alone and enhance_video (defaults) alternately, REPEATS pairs; best of each
+        speed_rows = [speed_row(f"{w}x{h} H.264 8-bit", src, tmp, model, args.repeats)]
+        report = speed_rows[0][-1]
         # --- looks
-        pf_w, _, pf_report = timed_enhance(src, tmp / "per_frame.mp4", model, smooth=0)
-        pc_w, _, pc_report = timed_enhance(src, tmp / "per_clip.mp4", model, lut_per_clip=True)
+        pf_w, _, _ = timed_enhance(src, tmp / "per_frame.mp4", model, smooth=0)
+        pc_w, _, _ = timed_enhance(src, tmp / "per_clip.mp4", model, lut_per_clip=True)
         saved = video.CUT_THRESHOLD
         video.CUT_THRESHOLD = 2.0  # never: smoothing runs across the cuts
         try:
@@ -221,12 +242,12 @@ def main() -> None:
         finally:
             video.CUT_THRESHOLD = saved
         outs = {name: facts(tmp / f"{name}.mp4") for name in ("smoothed", "per_frame", "per_clip", "no_reset")}
-        detected = [int(round(t * FPS)) for t in report.cuts]
+        detected = [round(t * FPS) for t in report.cuts]
         # --- 10-bit round trip (2 s)
         src10 = tmp / "clip10.mp4"
         make_clip(src10, w, h, 2.0, pix_fmt="yuv420p10le", rotation=90, seed=1)
         in10 = facts(src10)
-        _, _, rep10 = timed_enhance(src10, tmp / "out10.mp4", model)
+        timed_enhance(src10, tmp / "out10.mp4", model)
         out10 = facts(tmp / "out10.mp4")
         # --- 4K speed (3 s)
         if not (args.no_4k or args.quick):
@@ -234,31 +255,35 @@ def main() -> None:
             t0 = time.perf_counter()
             c4 = make_clip(src4, 3840, 2160, 3.0, seed=2)
             print(f"made 4K clip: {c4['frames']} frames in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-            cw4, cc4, n4 = codec_alone(src4, tmp / "codec4k.mp4")
-            ew4, ec4, _ = timed_enhance(src4, tmp / "out4k.mp4", model)
-            speed_rows.append(("3840x2160 H.264 8-bit", n4, n4 / cw4, n4 / ew4, ew4 / cw4, cc4 / n4 * 1000, ec4 / n4 * 1000))
-            print(f"speed 4K: codec {n4 / cw4:.1f} fps, enhance {n4 / ew4:.1f} fps", file=sys.stderr)
+            speed_rows.append(speed_row("3840x2160 H.264 8-bit", src4, tmp, model, 1))
 
     lines += [f"Clip: {w}x{h}, {clip['frames']} frames at {FPS} frames/s, 3 shots (cuts at frames {cuts[0]} and {cuts[1]}), slow pan + zoom "
               "over tiled shared photos, a lighting change (to 55 % in 1 s) in shot 2, sensor noise sigma 1.5 levels, "
               "libx264 medium CRF 18 + AAC, rotation 90.", ""]
-    lines += ["## Speed (decode -> enhance -> encode, libx264 medium CRF 18 both; best of 2 at 1080p)", "",
-              "| clip | frames | codec alone fps | enhance_video fps | time ratio (target <= 1.5 at 1080p) | CPU ms/frame codec | CPU ms/frame enhance |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, n_, a, b, r, ca, cb in speed_rows:
-        lines.append(f"| {name} | {n_} | {a:.1f} | {b:.1f} | {r:.2f} | {ca:.0f} | {cb:.0f} |")
+    lines += [f"## Speed (decode -> enhance -> encode, libx264 medium CRF 18 both; runs alternate, best of {args.repeats} at {w}x{h}, 1 at 4K)",
+              "",
+              "| clip | frames | codec alone fps | enhance_video fps | time ratio (target <= 1.5 at 1080p) | time ratio, each pair | "
+              "CPU ms/frame codec | CPU ms/frame enhance | CPU ratio |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for name, n_, a, b, r, pairs, ca, cb, _ in speed_rows:
+        lines.append(f"| {name} | {n_} | {a:.1f} | {b:.1f} | {r:.2f} | {' / '.join(f'{p:.2f}' for p in pairs)} | {ca:.0f} | {cb:.0f} | {cb / ca:.2f} |")
     lines += ["", f"Other modes at {w}x{h} (one run each): per-frame {clip['frames'] / pf_w:.1f} fps, per-clip {clip['frames'] / pc_w:.1f} fps "
               f"(includes its sampling pass), smoothing without cut reset {clip['frames'] / nr_w:.1f} fps.", ""]
     fl_in = flicker(inp["means"], cuts)
-    lines += ["## Flicker (std of frame-to-frame change in mean luma, x 255; cut transitions left out)", "",
-              "| output | flicker | vs input (target smoothed <= 1.1) |", "|---|---:|---:|",
-              f"| input | {fl_in * 255:.3f} | 1.00 |"]
+    lines += ["## Flicker (std of frame-to-frame change in mean luma, levels of 255; cut transitions left out)", "",
+              "Added flicker: the same statistic of (output - input) mean luma, i.e. what the retouch itself adds, its slow "
+              "adaptation (to the lighting change, to the pan) included. Added jitter: the standard deviation of the second "
+              "difference of (output - input) mean luma, which a slow adaptation hardly moves and frame-to-frame flicker does.", "",
+              "| output | flicker | vs input (target smoothed <= 1.1) | added flicker | added jitter |", "|---|---:|---:|---:|---:|",
+              f"| input | {fl_in * 255:.3f} | 1.00 | — | — |"]
     for name, label in (("per_frame", "per-frame (smooth 0)"), ("smoothed", "smoothed 0.5 s (default)"), ("per_clip", "per-clip lattice"),
                         ("no_reset", "smoothed, no cut reset")):
         f_ = flicker(outs[name]["means"], cuts)
-        lines.append(f"| {label} | {f_ * 255:.3f} | {f_ / fl_in:.2f} |")
+        added = flicker(outs[name]["means"] - inp["means"], cuts)
+        lines.append(f"| {label} | {f_ * 255:.3f} | {f_ / fl_in:.2f} | {added * 255:.3f} | {jitter(outs[name]['means'] - inp['means'], cuts) * 255:.3f} |")
     lines += ["", "## Cuts", "",
-              f"True cuts at frames {cuts}; detected at {detected} (threshold {video.CUT_THRESHOLD}).", "",
+              f"True cuts at frames {cuts}; detected at {detected} (histogram distance > {video.CUT_THRESHOLD} with structure "
+              f"correlation < {video.CUT_CORRELATION}).", "",
               "First 3 frames after each cut, mean |mean luma - the per-frame output's| (levels of 255; 0 = the new shot's own look):", "",
               "| smoothing | after the cut |", "|---|---:|",
               f"| with cut reset (default) | {cut_response(outs['smoothed']['means'], outs['per_frame']['means'], cuts):.2f} |",

@@ -90,11 +90,17 @@ def _load(model: str):
 @click.option("--style", default=None, help="Blend models instead of --model: 'modelA:0.7,modelB:0.3'.")
 @click.option("--style-mode", type=click.Choice(["lut", "modulation"]), default="lut", show_default=True,
               help="Blend the models' transforms (any models) or their modulations (models sharing a base network).")
+@click.option("--smooth", type=click.FloatRange(0.0, 60.0), default=0.5, show_default=True,
+              help="Video: seconds of the centred window the look is averaged over (reset at cuts); 0 = every frame on its own.")
+@click.option("--lut-per-clip", is_flag=True, help="Video: one look (3D LUT) for the whole clip, from sampled frames.")
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="Video: libx264/libx265 CRF (lower = better).")
+@click.option("--codec", type=click.Choice(["same", "h264", "hevc", "prores"]), default="same", show_default=True, help="Video: output codec.")
 @click.option("--watch", is_flag=True, help="Hot folder: keep running and enhance new photos as they arrive (Ctrl-C to stop).")
 @click.option("--interval", type=click.FloatRange(0.05), default=1.0, show_default=True, help="With --watch: seconds between looks at the folders.")
 def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, long_edge, recursive, overwrite, jobs, max_pixels,
-            style, style_mode, watch, interval) -> None:
-    """Retouch photos (files, folders, globs; '-' reads stdin and writes stdout); outputs keep EXIF and ICC metadata."""
+            style, style_mode, smooth, lut_per_clip, crf, codec, watch, interval) -> None:
+    """Retouch photos and video clips (files, folders, globs; '-' reads stdin and writes stdout); outputs keep
+    EXIF/ICC metadata (photos) and audio, timing and colour tags (video)."""
     from .batch import enhancer
     from .io.photo import DEFAULT_MAX_PIXELS
 
@@ -127,7 +133,59 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, long_e
             _fail("--watch writes into a folder: give -o FOLDER, not a file name")
         _watch(paths, recursive, out_dir, suffix, retouch, options, jobs, interval)
         return
+    videos = [p for p in paths if _is_video(p)]
+    if videos:  # clips run one at a time, each on every core; photos keep the batch below
+        video_failed = _run_videos(videos, out_dir, suffix, net, strength, smooth, lut_per_clip, crf, codec, overwrite)
+        paths = tuple(p for p in paths if p not in videos)
+        if not paths:
+            sys.exit(EXIT_FAILED if video_failed else EXIT_OK)
     _run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jobs)
+
+
+def _is_video(path: str) -> bool:
+    from .video import is_video
+
+    return Path(path).is_file() and is_video(path)
+
+
+def _run_videos(videos, out_dir, suffix, net, strength, smooth, lut_per_clip, crf, codec, overwrite) -> bool:
+    """``csrnet enhance clip.mp4 ...``: each clip in turn through :func:`csrnet.video.enhance_video`, a
+    progress bar in frames, one line per problem. Returns whether any clip failed."""
+    from tqdm import tqdm
+
+    from .batch import output_path
+    from .errors import OutputExistsError
+    from .video import enhance_video
+
+    failed = False
+    for name in videos:
+        src = Path(name)
+        dst = output_path(src, src.parent, out_dir, suffix=suffix, fmt=None).with_suffix(src.suffix)
+        if codec == "prores" and dst.suffix.lower() not in (".mov", ".mkv"):
+            dst = dst.with_suffix(".mov")
+        bar = tqdm(unit="frame", desc=_one_line(src.name)[:40], file=sys.stderr, disable=None)
+
+        def progress(done: int, total: int | None, bar=bar) -> None:
+            if total and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = enhance_video(src, dst, net, strength=strength, smooth=smooth, lut_per_clip=lut_per_clip, crf=crf,
+                                   codec=codec, overwrite=overwrite, progress=progress)
+        except OutputExistsError:
+            bar.close()
+            click.echo(f"csrnet: {dst}: exists (use --overwrite to replace it); skipped", err=True)
+            continue
+        except CsrnetError as e:
+            bar.close()
+            click.echo(f"csrnet: failed: {_one_line(str(e))}", err=True)
+            failed = True
+            continue
+        bar.close()
+        click.echo(str(dst))
+        click.echo(f"csrnet: {_one_line(report.summary())}", err=True)
+    return failed
 
 
 def _quiet_library_warnings() -> None:
@@ -342,6 +400,11 @@ def lut_cmd(photos, output, size, model, strength, apply_path, suffix, fmt, qual
         if len(photos) != 1:
             _fail("export takes one PHOTO (to apply a .cube file, use --apply LOOK.cube PHOTO...)")
         target = output if output is not None else Path(photos[0]).with_suffix(".cube")
+        if _is_video(photos[0]):  # a clip's look: one lattice from frames sampled across it
+            from .video import export_clip_lut
+
+            click.echo(str(export_clip_lut(photos[0], target, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
+            return
         click.echo(str(export_look(photos[0], target, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
         return
     from .batch import Report, Retouch, collect_inputs, plan_jobs, run_batch
