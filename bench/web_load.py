@@ -75,11 +75,11 @@ def _start_server() -> tuple[subprocess.Popen, str]:
     return server, base
 
 
-def _post(url: str, name: str, data: bytes, timeout: float = 600) -> tuple[int, float]:
+def _post(url: str, name: str, data: bytes, timeout: float = 600, **fields) -> tuple[int, float]:
     import httpx
 
     t = time.perf_counter()
-    r = httpx.post(url, files={"file": (name, data, "application/octet-stream")}, data={"format": "jpg"}, timeout=timeout)
+    r = httpx.post(url, files={"file": (name, data, "application/octet-stream")}, data={"format": "jpg", **fields}, timeout=timeout)
     return r.status_code, time.perf_counter() - t
 
 
@@ -96,6 +96,10 @@ def main() -> None:
         idle_mb = _status_mb(server.pid, "VmRSS")
         with tempfile.TemporaryDirectory() as tmp:
             photos = [make_mosaic(mp, Path(tmp) / f"m{i}.jpg", offset=3 * i).read_bytes() for i in range(min(n, 6))]
+        # 0. one photo at a time: the page's 1200 px preview vs the full-size download (median of 3)
+        _post(base + "/api/enhance", "warm.jpg", photos[0])
+        preview_s = statistics.median(_post(base + "/api/enhance", "p.jpg", photos[0], preview=1200)[1] for _ in range(3))
+        full_s = statistics.median(_post(base + "/api/enhance", "f.jpg", photos[0])[1] for _ in range(3))
         # 1. concurrent enhances with a light-endpoint poller
         results: list[tuple[int, float]] = []
         light: list[float] = []
@@ -147,6 +151,7 @@ def main() -> None:
         server.terminate()
         server.wait(60)
     print("\n| measurement | value |\n|---|---|")
+    print(f"| one {mp} MP JPEG: 1200 px preview / full-size download (request to answer, median of 3) | {preview_s:.3f} s / {full_s:.3f} s |")
     print(f"| {n} concurrent {mp} MP enhances: errors | {errors} |")
     print(f"| latency p50 / p95 | {statistics.median(lat):.2f} s / {lat[int(0.95 * (len(lat) - 1))]:.2f} s (all done in {wall:.1f} s) |")
     print(f"| `GET /api/models` meanwhile: p50 / p95 ({len(light)} requests) | {statistics.median(light) * 1000:.0f} ms / {q[18] * 1000:.0f} ms |")
