@@ -206,7 +206,7 @@ def cut_response(smoothed: np.ndarray, per_frame: np.ndarray, cuts: list[int], k
 
 def main() -> None:
     import csrnet
-    from csrnet import video
+    from csrnet import video_look
     from csrnet.video import flicker
 
     ap = argparse.ArgumentParser()
@@ -235,12 +235,12 @@ def main() -> None:
         # --- looks
         pf_w, _, _ = timed_enhance(src, tmp / "per_frame.mp4", model, smooth=0)
         pc_w, _, _ = timed_enhance(src, tmp / "per_clip.mp4", model, lut_per_clip=True)
-        saved = video.CUT_THRESHOLD
-        video.CUT_THRESHOLD = 2.0  # never: smoothing runs across the cuts
+        saved = video_look.CUT_THRESHOLD
+        video_look.CUT_THRESHOLD = 2.0  # never: smoothing runs across the cuts
         try:
             nr_w, _, _ = timed_enhance(src, tmp / "no_reset.mp4", model)
         finally:
-            video.CUT_THRESHOLD = saved
+            video_look.CUT_THRESHOLD = saved
         outs = {name: facts(tmp / f"{name}.mp4") for name in ("smoothed", "per_frame", "per_clip", "no_reset")}
         detected = [round(t * FPS) for t in report.cuts]
         # --- 10-bit round trip (2 s)
@@ -282,8 +282,8 @@ def main() -> None:
         added = flicker(outs[name]["means"] - inp["means"], cuts)
         lines.append(f"| {label} | {f_ * 255:.3f} | {f_ / fl_in:.2f} | {added * 255:.3f} | {jitter(outs[name]['means'] - inp['means'], cuts) * 255:.3f} |")
     lines += ["", "## Cuts", "",
-              f"True cuts at frames {cuts}; detected at {detected} (histogram distance > {video.CUT_THRESHOLD} with structure "
-              f"correlation < {video.CUT_CORRELATION}).", "",
+              f"True cuts at frames {cuts}; detected at {detected} (histogram distance > {video_look.CUT_THRESHOLD} with structure "
+              f"correlation < {video_look.CUT_CORRELATION}).", "",
               "First 3 frames after each cut, mean |mean luma - the per-frame output's| (levels of 255; 0 = the new shot's own look):", "",
               "| smoothing | after the cut |", "|---|---:|",
               f"| with cut reset (default) | {cut_response(outs['smoothed']['means'], outs['per_frame']['means'], cuts):.2f} |",

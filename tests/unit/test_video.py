@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import csrnet
-from csrnet import video
+from csrnet import video, video_io, video_look
 from csrnet.errors import (
     InvalidArgumentError,
     MissingDependencyError,
@@ -246,11 +246,11 @@ def test_cut_signature_is_the_same_at_8_and_10_bits():
     g = np.random.default_rng(2)
     y8 = g.integers(16, 236, (96, 160)).astype(np.uint8)
     c8 = [g.integers(16, 241, (48, 80)).astype(np.uint8) for _ in range(2)]
-    s8 = video._signature(video._thumbnail((y8, *c8), YuvSpec.of("yuv420p", 1, 1, 96)))
-    s10 = video._signature(video._thumbnail((y8.astype(np.uint16) << 2, *(c.astype(np.uint16) << 2 for c in c8)),
+    s8 = video_look.cut_signature(video_look.thumbnail((y8, *c8), YuvSpec.of("yuv420p", 1, 1, 96)))
+    s10 = video_look.cut_signature(video_look.thumbnail((y8.astype(np.uint16) << 2, *(c.astype(np.uint16) << 2 for c in c8)),
                                             YuvSpec.of("yuv420p10le", 1, 1, 96)))
     assert np.abs(s8[0] - s10[0]).sum() < 0.02 and np.allclose(s8[1], s10[1], atol=1e-3)
-    assert not video._is_cut(s8, s10)
+    assert not video_look.is_cut(s8, s10)
 
 
 def test_per_frame_output_matches_the_photo_path(tmp_path, model):
@@ -295,7 +295,7 @@ def test_cut_resets_the_smoothing(tmp_path, model, monkeypatch):
     src = make_clip(tmp_path / "cut.mp4", frames, audio=False)
     rep = video.enhance_video(src, tmp_path / "smooth.mp4", model, smooth=1.0)
     video.enhance_video(src, tmp_path / "frame.mp4", model, smooth=0)
-    monkeypatch.setattr(video, "CUT_THRESHOLD", 2.0)  # no cut is ever detected
+    monkeypatch.setattr(video_look, "CUT_THRESHOLD", 2.0)  # no cut is ever detected
     video.enhance_video(src, tmp_path / "dragged.mp4", model, smooth=1.0)
     assert rep.cuts == [pytest.approx(0.5)]
     smooth, frame, dragged = (luma_means(read_clip(tmp_path / f"{n}.mp4")) for n in ("smooth", "frame", "dragged"))
@@ -349,10 +349,10 @@ def test_long_clips_are_sampled_by_seeking(tmp_path, model, monkeypatch):
     for p in vs.encode():
         out.mux(p)
     out.close()
-    monkeypatch.setattr(video, "_SEEK_ABOVE", 0.5)
-    clip = video._probe(tmp_path / "kf.mp4")
-    engine = video._Engine(model, video.get_architecture(model.arch), clip, clip.spec, 1.0, None, 1)
-    picked = video._sample_seeking(clip, engine)
+    monkeypatch.setattr(video_look, "SEEK_ABOVE", 0.5)
+    clip = video_io.probe(tmp_path / "kf.mp4")
+    engine = video_look.Engine(model, video.get_architecture(model.arch), clip, clip.spec, 1.0, None, 1)
+    picked = video_look.sample_seeking(clip, engine)
     assert [round(p.t * 30) for p in picked] == list(range(0, 40, 4))  # one keyframe per seek
     assert video.bake_clip_lut(tmp_path / "kf.mp4", model, size=9).shape == (9**3, 3)
 
