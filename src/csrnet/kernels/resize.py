@@ -15,7 +15,8 @@ from .pixels import check_rgb, pil_rgb, to_float
 __all__ = ["downscale", "box_reduce"]
 
 
-def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads: int | None = None) -> np.ndarray:
+def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads: int | None = None,
+              reducing_gap: float = 3.0) -> np.ndarray:
     """Antialiased copy whose long edge is ``long_edge`` px (never upscaled), as float32 (h, w, 3) in [0,1].
 
     Pillow's ``resize(..., BILINEAR, reducing_gap=3)`` on the image as float data, for every array
@@ -40,12 +41,12 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
     if isinstance(image, Image.Image):
         # Pillow's own 8-bit path: getting a PIL photo's pixels into numpy costs more than all of it
         # (bench/results/design_timings.md); the copy differs from the float path by Pillow's rounding.
-        small = pil_rgb(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+        small = pil_rgb(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=reducing_gap)
         return np.asarray(small, np.float32) / 255.0
     arr = np.asarray(image)
     check_rgb(arr)
-    # Pillow's reducing_gap=3 first box-reduces by these integer factors, then resamples.
-    fx, fy = int(w / size[0] / 3.0) or 1, int(h / size[1] / 3.0) or 1
+    # Pillow's reducing_gap first box-reduces by these integer factors, then resamples.
+    fx, fy = int(w / size[0] / reducing_gap) or 1, int(h / size[1] / reducing_gap) or 1
     box: tuple[float, float, float, float] | None = (0.0, 0.0, w / fx, h / fy)
     if arr.dtype in (np.uint8, np.uint16):  # both steps in one pass of the kernel
         out = lut.downscale_rgb(arr, fx, fy, box, size, threads=threads)  # type: ignore[arg-type]
@@ -65,7 +66,7 @@ def downscale(image: np.ndarray | Image.Image, long_edge: int | None, *, threads
 
     def plane(c: int) -> np.ndarray:
         im = Image.fromarray(np.ascontiguousarray(planes[c]), "F")
-        return np.asarray(im.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=None if box else 3.0))
+        return np.asarray(im.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=None if box else reducing_gap))
 
     return np.stack([plane(c) for c in range(3)], axis=-1)
 
