@@ -74,8 +74,9 @@ def _load(model: str):
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path),
-              help="Output folder (created if missing), or with one input an output file name (result.jpg). Default: beside each input.")
+@click.option("-o", "--output", "out_raw", default=None,
+              help="Output folder (created if missing), or with one input an output file name (result.jpg); with --engine ray also "
+                   "an object-store URL (s3://bucket/prefix). Default: beside each input.")
 @click.option("-m", "--model", default=None, help="Bundled model name, .safetensors weights or released .pth. Default: auto.")
 @click.option("-s", "--strength", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True, help="0 = original, 1 = full effect.")
 @click.option("--exact", is_flag=True, help="Run the network on every pixel instead of the baked 3D lattice (slower).")
@@ -95,10 +96,16 @@ def _load(model: str):
 @click.option("--lut-per-clip", is_flag=True, help="Video: one look (3D LUT) for the whole clip, from sampled frames.")
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="Video: libx264/libx265 CRF (lower = better).")
 @click.option("--codec", type=click.Choice(["same", "h264", "hevc", "prores"]), default="same", show_default=True, help="Video: output codec.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: run the collection on Ray Data (a local instance, or --address); sources and -o may be fsspec URLs.")
+@click.option("--address", default=None, help="With --engine ray: the cluster ('auto', 'ray://HOST:10001'); default: start a local instance.")
+@click.option("--workers", type=click.IntRange(1), default=None, help="With --engine ray: actor-pool size (default: the cluster's CPUs).")
+@click.option("--manifest", default=None, help="With --engine ray: where the Parquet manifest goes (default: OUT/csrnet-manifest.parquet).")
+@click.option("--report", is_flag=True, help="With --engine ray: print a summary of the manifest at the end.")
 @click.option("--watch", is_flag=True, help="Hot folder: keep running and enhance new photos as they arrive (Ctrl-C to stop).")
 @click.option("--interval", type=click.FloatRange(0.05), default=1.0, show_default=True, help="With --watch: seconds between looks at the folders.")
-def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, long_edge, recursive, overwrite, jobs, max_pixels,
-            style, style_mode, smooth, lut_per_clip, crf, codec, watch, interval) -> None:
+def enhance(paths, out_raw, model, strength, exact, suffix, fmt, quality, long_edge, recursive, overwrite, jobs, max_pixels,
+            style, style_mode, smooth, lut_per_clip, crf, codec, engine, address, workers, manifest, report, watch, interval) -> None:
     """Retouch photos and video clips (files, folders, globs; '-' reads stdin and writes stdout); outputs keep
     EXIF/ICC metadata (photos) and audio, timing and colour tags (video)."""
     from .batch import enhancer
@@ -107,6 +114,14 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, long_e
     _quiet_library_warnings()
     if style and model:
         _fail("give either --model or --style, not both")
+    if engine == "ray":
+        if style or watch or paths == ("-",):
+            _fail("--engine ray takes --model (not --style), and folders, files or URLs (not --watch or '-')")
+        _enhance_on_ray(paths, out_raw, model or _default_model(), strength=strength, exact=exact, suffix=suffix, fmt=fmt,
+                        quality=quality, long_edge=long_edge, recursive=recursive, overwrite=overwrite, max_pixels=max_pixels,
+                        address=address, workers=workers, manifest=manifest, report=report)
+        return
+    out_dir = Path(out_raw) if out_raw is not None else None
     if style:
         from .pipeline import parse_style
 
@@ -140,6 +155,26 @@ def enhance(paths, out_dir, model, strength, exact, suffix, fmt, quality, long_e
         if not paths:
             sys.exit(EXIT_FAILED if video_failed else EXIT_OK)
     _run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jobs)
+
+
+def _enhance_on_ray(paths, out, model, *, suffix, report, **options) -> None:
+    """``--engine ray``: :func:`csrnet.distributed.enhance_collection`, its summary line and exit code."""
+    try:
+        from .distributed import KeyboardInterruptWithSummary, enhance_collection, summarize
+        import ray  # noqa: F401
+    except ImportError:
+        _fail('--engine ray needs Ray Data and fsspec: pip install "csrnet-retouch[ray]"')
+    try:
+        summary = enhance_collection(list(paths), out, model, suffix=suffix if suffix is not None else ("" if out else "_csrnet"), **options)
+    except KeyboardInterruptWithSummary as e:
+        click.echo(f"csrnet: interrupted: {_one_line(str(e.summary))}", err=True)
+        sys.exit(EXIT_FAILED)
+    except FileNotFoundError as e:
+        _fail(f"{e.filename or e}: no such file, folder or object", EXIT_FAILED)
+    click.echo(f"csrnet: {_one_line(str(summary))}", err=True)
+    if report:
+        click.echo(summarize(summary.manifest))
+    sys.exit(summary.exit_code)
 
 
 def _is_video(path: str) -> bool:
