@@ -27,7 +27,7 @@ moto_server = need_module("moto.server")
 
 from csrnet.distributed import MANIFEST_NAME, enhance_collection, summarize
 
-N_PHOTOS = 30
+N_PHOTOS = 200  # "a few hundred small generated photos" (issue 15), plus the bad ones
 BAD = {"truncated.jpg", "notes.jpg"}
 
 
