@@ -8,35 +8,17 @@ Every problem is reported as one line; no traceback reaches the user.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import click
 
+from . import runs
+from .console import EXIT_FAILED, EXIT_OK, fail, one_line, quiet_library_warnings
 from .errors import CsrnetError
 from .arch import architectures
 from .io.formats import output_formats
 from .threads import file_workers
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _one_line(text: str) -> str:
-    """``text`` safe to print as one line: file-name bytes that are not UTF-8 as ``\\xNN``,
-    control characters (a newline in a file name) escaped."""
-    try:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeError:
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"csrnet: error: {_one_line(message)}", err=True)
-    sys.exit(code)
-
 
 class _Group(click.Group):
     """Turns CsrnetError (and stray errors) into one line and an exit code, never a traceback."""
@@ -45,9 +27,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except CsrnetError as e:
-            _fail(str(e))
+            fail(str(e))
         except KeyboardInterrupt:
-            _fail("interrupted", EXIT_FAILED)
+            fail("interrupted", EXIT_FAILED)
         except BrokenPipeError:  # `csrnet models --card | head`: the reader left; nothing to report
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
@@ -57,7 +39,7 @@ class _Group(click.Group):
         except Exception as e:  # a bug: still one line, with a hint to report it
             if os.environ.get("CSRNET_DEBUG"):
                 raise
-            _fail(f"unexpected {type(e).__name__}: {e} (set CSRNET_DEBUG=1 for details; please report this)", EXIT_FAILED)
+            fail(f"unexpected {type(e).__name__}: {e} (set CSRNET_DEBUG=1 for details; please report this)", EXIT_FAILED)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,13 +93,13 @@ def enhance(paths, out_raw, model, strength, exact, suffix, fmt, quality, long_e
     from .batch import enhancer
     from .io.photo import DEFAULT_MAX_PIXELS
 
-    _quiet_library_warnings()
+    quiet_library_warnings()
     if style and model:
-        _fail("give either --model or --style, not both")
+        fail("give either --model or --style, not both")
     if engine == "ray":
         if style or watch or paths == ("-",):
-            _fail("--engine ray takes --model (not --style), and folders, files or URLs (not --watch or '-')")
-        _enhance_on_ray(paths, out_raw, model or _default_model(), strength=strength, exact=exact, suffix=suffix, fmt=fmt,
+            fail("--engine ray takes --model (not --style), and folders, files or URLs (not --watch or '-')")
+        runs.enhance_on_ray(paths, out_raw, model or _default_model(), strength=strength, exact=exact, suffix=suffix, fmt=fmt,
                         quality=quality, long_edge=long_edge, recursive=recursive, overwrite=overwrite, max_pixels=max_pixels,
                         address=address, workers=workers, manifest=manifest, report=report)
         return
@@ -131,278 +113,30 @@ def enhance(paths, out_raw, model, strength, exact, suffix, fmt, quality, long_e
     retouch = enhancer(net, strength=strength, exact=exact, long_edge=long_edge)
     options = {"fmt": fmt, "quality": quality, "overwrite": overwrite, "max_pixels": max_pixels or DEFAULT_MAX_PIXELS}
     if paths == ("-",):
-        _enhance_stdio(retouch, out_dir, options)
+        runs.enhance_stdio(retouch, out_dir, options)
         return
-    out_file = _output_file(out_dir, paths)
+    out_file = runs.output_file(out_dir, paths)
     if out_file is None and out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
-            _fail(f"{out_dir}: output path exists and is not a folder")
+            fail(f"{out_dir}: output path exists and is not a folder")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            _fail(f"{out_dir}: cannot create output folder ({e.strerror or e})")
+            fail(f"{out_dir}: cannot create output folder ({e.strerror or e})")
     if suffix is None:
         suffix = "" if out_dir is not None else "_csrnet"
     if watch:
         if out_file is not None:
-            _fail("--watch writes into a folder: give -o FOLDER, not a file name")
-        _watch(paths, recursive, out_dir, suffix, retouch, options, jobs, interval)
+            fail("--watch writes into a folder: give -o FOLDER, not a file name")
+        runs.watch(paths, recursive, out_dir, suffix, retouch, options, jobs, interval)
         return
-    videos = [p for p in paths if _is_video(p)]
+    videos = [p for p in paths if runs.is_video_path(p)]
     if videos:  # clips run one at a time, each on every core; photos keep the batch below
-        video_failed = _run_videos(videos, out_dir, suffix, net, strength, smooth, lut_per_clip, crf, codec, overwrite)
+        video_failed = runs.run_videos(videos, out_dir, suffix, net, strength, smooth, lut_per_clip, crf, codec, overwrite)
         paths = tuple(p for p in paths if p not in videos)
         if not paths:
             sys.exit(EXIT_FAILED if video_failed else EXIT_OK)
-    _run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jobs)
-
-
-def _enhance_on_ray(paths, out, model, *, suffix, report, **options) -> None:
-    """``--engine ray``: :func:`csrnet.distributed.enhance_collection`, its summary line and exit code."""
-    try:
-        from .distributed import KeyboardInterruptWithSummary, enhance_collection, summarize
-        import ray  # noqa: F401
-    except ImportError:
-        _fail('--engine ray needs Ray Data and fsspec: pip install "csrnet-retouch[ray]"')
-    try:
-        summary = enhance_collection(list(paths), out, model, suffix=suffix if suffix is not None else ("" if out else "_csrnet"), **options)
-    except KeyboardInterruptWithSummary as e:
-        click.echo(f"csrnet: interrupted: {_one_line(str(e.summary))}", err=True)
-        sys.exit(EXIT_FAILED)
-    except FileNotFoundError as e:
-        _fail(f"{e.filename or e}: no such file, folder or object", EXIT_FAILED)
-    click.echo(f"csrnet: {_one_line(str(summary))}", err=True)
-    if report:
-        click.echo(summarize(summary.manifest))
-    sys.exit(summary.exit_code)
-
-
-def _is_video(path: str) -> bool:
-    from .video import is_video
-
-    return Path(path).is_file() and is_video(path)
-
-
-def _run_videos(videos, out_dir, suffix, net, strength, smooth, lut_per_clip, crf, codec, overwrite) -> bool:
-    """``csrnet enhance clip.mp4 ...``: each clip in turn through :func:`csrnet.video.enhance_video`, a
-    progress bar in frames, one line per problem. Returns whether any clip failed."""
-    from tqdm import tqdm
-
-    from .batch import output_path
-    from .errors import OutputExistsError
-    from .video import enhance_video
-
-    failed = False
-    for name in videos:
-        src = Path(name)
-        dst = output_path(src, src.parent, out_dir, suffix=suffix, fmt=None).with_suffix(src.suffix)
-        if codec == "prores" and dst.suffix.lower() not in (".mov", ".mkv"):
-            dst = dst.with_suffix(".mov")
-        bar = tqdm(unit="frame", desc=_one_line(src.name)[:40], file=sys.stderr, disable=None)
-
-        def progress(done: int, total: int | None, bar=bar) -> None:
-            if total and bar.total != total:
-                bar.total = total
-            bar.update(done - bar.n)
-
-        try:
-            report = enhance_video(src, dst, net, strength=strength, smooth=smooth, lut_per_clip=lut_per_clip, crf=crf,
-                                   codec=codec, overwrite=overwrite, progress=progress)
-        except OutputExistsError:
-            bar.close()
-            click.echo(f"csrnet: {dst}: exists (use --overwrite to replace it); skipped", err=True)
-            continue
-        except CsrnetError as e:
-            bar.close()
-            click.echo(f"csrnet: failed: {_one_line(str(e))}", err=True)
-            failed = True
-            continue
-        bar.close()
-        click.echo(str(dst))
-        click.echo(f"csrnet: {_one_line(report.summary())}", err=True)
-    return failed
-
-
-def _quiet_library_warnings() -> None:
-    """Pillow warns (file:line, on stderr) about corrupt EXIF and the like; the photo is still
-    enhanced, and every real problem gets its own one-line message. Our own warnings (e.g. an
-    unusable ICC profile) are shown as one "csrnet: warning:" line each."""
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore", module="PIL")
-    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # it logs corrupt-file details besides raising
-    warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"csrnet: warning: {_one_line(str(message))}", err=True)
-
-
-def _output_file(out: Path | None, paths: tuple[str, ...]) -> Path | None:
-    """``-o NAME.ext``: an output file name (an extension csrnet writes, not an existing folder), or None."""
-    from .io.formats import format_for_path
-
-    if out is None or out.is_dir():
-        return None
-    fmt = format_for_path(out)
-    if fmt is None or fmt.writer is None:
-        return None
-    if len(paths) != 1 or Path(paths[0]).is_dir() or any(c in paths[0] for c in "*?["):
-        _fail(f"-o {out} names one output file: give exactly one input photo (or -o FOLDER)")
-    if out.exists() and os.path.samefile(out, paths[0]):
-        _fail(f"-o {out} is the input photo: an output never replaces an input (not a folder either)")
-    return out
-
-
-def _run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jobs) -> None:
-    """The batch: plan, run with a progress bar naming the current file, report, exit code."""
-    from tqdm import tqdm
-
-    from .batch import Job, Report, collect_inputs, plan_jobs, run_batch
-
-    own: list[Path] = []
-    inputs, errors = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "", own_outputs=own)
-    if out_file is not None and inputs:
-        if options["fmt"] is None:
-            options = {**options, "fmt": _format_key(out_file)}
-        jobs_list, plan_errors = [Job(inputs[0][0], out_file)], []
-    else:
-        jobs_list, plan_errors = plan_jobs(inputs, out_dir, suffix=suffix, fmt=options["fmt"])
-    report = Report(errors=errors + plan_errors, own_outputs=len(own))
-    if not jobs_list and not report.errors:
-        if own:
-            click.echo(f"csrnet: {report.summary()}", err=True)
-            sys.exit(EXIT_OK)
-        _fail("no photos found in " + " ".join(paths))
-
-    stop = threading.Event()
-    previous = _on_sigint(stop)
-    bar = tqdm(total=len(jobs_list), unit="photo", disable=len(jobs_list) <= 1 or None, file=sys.stderr)
-    lock = threading.Lock()
-
-    def on_start(job) -> None:
-        with lock:
-            bar.set_postfix_str(_one_line(job.src.name)[:40], refresh=True)
-
-    def on_result(result) -> None:
-        with lock:
-            if result.status in ("failed", "conflict"):
-                bar.write(f"csrnet: {result.status}: {_one_line(result.message)}", file=sys.stderr)
-            bar.update(1)
-
-    try:
-        report.results = run_batch(jobs_list, retouch, workers=jobs, stop=stop, on_start=on_start, on_result=on_result, **options)
-    finally:
-        bar.close()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    report.interrupted = stop.is_set()
-    for line in errors + plan_errors:
-        click.echo(f"csrnet: failed: {_one_line(line)}", err=True)
-    if len(jobs_list) == 1 and report.count("done") == 1:
-        click.echo(str(jobs_list[0].dst))
-    click.echo(f"csrnet: {_one_line(report.summary())}", err=True)
-    if report.failures and len(report.failures) > 1:
-        click.echo("csrnet: failures:\n  " + "\n  ".join(map(_one_line, report.failures)), err=True)
-    sys.exit(report.exit_code)
-
-
-def _format_key(path: Path) -> str | None:
-    from .io.formats import format_for_path
-
-    fmt = format_for_path(path)
-    return fmt.key if fmt is not None else None
-
-
-def _on_sigint(stop: threading.Event):
-    """First Ctrl-C: finish the files in progress, start no new one; second: abort now."""
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        click.echo("\ncsrnet: stopping after the current file(s) (Ctrl-C again to abort)", err=True)
-
-    return signal.signal(signal.SIGINT, handler) if threading.current_thread() is threading.main_thread() else None
-
-
-def _enhance_stdio(retouch, out: Path | None, options: dict) -> None:
-    """``csrnet enhance -``: the photo on standard input, the result on standard output (or in ``-o FILE``),
-    in the input's format (from its content) unless --format says otherwise."""
-    import shutil
-    import tempfile
-
-    from .batch import Job, process
-    from .io.formats import default_output, read_photo
-
-    if out is None and sys.stdout.isatty():
-        _fail("standard output is a terminal: redirect it (csrnet enhance - > out.jpg) or give -o FILE")
-    data = sys.stdin.buffer.read()
-    if not data:
-        _fail("nothing on standard input")
-    with tempfile.TemporaryDirectory(prefix="csrnet-stdin-") as tmp:
-        src = Path(tmp) / "stdin"
-        src.write_bytes(data)
-        try:
-            fmt = default_output(f"x.{read_photo(src, max_pixels=options['max_pixels']).format}", options["fmt"])
-        except CsrnetError as e:
-            _fail(str(e).replace(str(src), "<stdin>"), EXIT_FAILED)
-        dst = Path(tmp) / f"out{fmt.extension}"
-        result = process(Job(src, dst), retouch, **{**options, "fmt": fmt.key, "overwrite": False})
-        if result.status != "done":
-            _fail(result.message.replace(str(src), "<stdin>"), EXIT_FAILED)
-        if out is not None:
-            from .io.atomic import atomic_write
-
-            atomic_write(out, lambda t: shutil.copyfile(dst, t), overwrite=options["overwrite"])
-            click.echo(str(out))
-        else:
-            sys.stdout.buffer.write(dst.read_bytes())
-            sys.stdout.buffer.flush()
-
-
-def _watch(paths, recursive, out_dir, suffix, retouch, options, jobs, interval) -> None:
-    """Hot folder: every ``interval`` s, enhance the photos that appeared (once their size and time stop
-    changing, so half-copied files wait); finished files are never redone (their outputs exist and
-    carry the settings). Ctrl-C ends it after the files in progress."""
-    from .batch import collect_inputs, plan_jobs, run_batch
-
-    for p in paths:
-        if not Path(p).is_dir():
-            _fail(f"{p}: --watch takes folders")
-    stop = threading.Event()
-    previous = _on_sigint(stop)
-    seen: dict[Path, tuple[int, int]] = {}
-    handled: set[tuple[Path, tuple[int, int]]] = set()
-    counts = {"done": 0, "failed": 0}
-    click.echo(f"csrnet: watching {' '.join(paths)} (Ctrl-C to stop)", err=True)
-    try:
-        while not stop.is_set():
-            inputs, _ = collect_inputs(paths, recursive=recursive, exclude_suffix=suffix if out_dir is None else "")
-            ready = []
-            for src, root in inputs:
-                try:
-                    st = src.stat()
-                except OSError:
-                    continue
-                key = (st.st_size, st.st_mtime_ns)
-                if seen.get(src) == key and (src, key) not in handled:
-                    ready.append((src, root))
-                    handled.add((src, key))
-                seen[src] = key
-            jobs_list, plan_errors = plan_jobs(ready, out_dir, suffix=suffix, fmt=options["fmt"])
-            for line in plan_errors:
-                click.echo(f"csrnet: failed: {_one_line(line)}", err=True)
-            for result in run_batch(jobs_list, retouch, workers=jobs, stop=stop, **options):
-                if result.status == "done":
-                    counts["done"] += 1
-                    click.echo(str(result.job.dst))
-                elif result.status in ("failed", "conflict"):
-                    counts["failed"] += 1
-                    click.echo(f"csrnet: {result.status}: {_one_line(result.message)}", err=True)
-            stop.wait(interval)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    click.echo(f"csrnet: stopped watching: {counts['done']} enhanced, {counts['failed']} failed", err=True)
-    sys.exit(EXIT_FAILED if counts["failed"] else EXIT_OK)
+    runs.run_files(paths, recursive, out_dir, out_file, suffix, retouch, options, jobs)
 
 
 def _default_model() -> str:
@@ -410,7 +144,7 @@ def _default_model() -> str:
 
     if "auto" in list_models():
         return "auto"
-    _fail("no bundled default model in this install: pass --model WEIGHTS (a .safetensors file or the released .pth)")
+    fail("no bundled default model in this install: pass --model WEIGHTS (a .safetensors file or the released .pth)")
     return ""
 
 
@@ -433,9 +167,9 @@ def lut_cmd(photos, output, size, model, strength, apply_path, suffix, fmt, qual
         from .looks import export_look
 
         if len(photos) != 1:
-            _fail("export takes one PHOTO (to apply a .cube file, use --apply LOOK.cube PHOTO...)")
+            fail("export takes one PHOTO (to apply a .cube file, use --apply LOOK.cube PHOTO...)")
         target = output if output is not None else Path(photos[0]).with_suffix(".cube")
-        if _is_video(photos[0]):  # a clip's look: one lattice from frames sampled across it
+        if runs.is_video_path(photos[0]):  # a clip's look: one lattice from frames sampled across it
             from .video import export_clip_lut
 
             click.echo(str(export_clip_lut(photos[0], target, model or _default_model(), size=int(size), strength=strength, overwrite=overwrite)))
@@ -462,7 +196,7 @@ def lut_cmd(photos, output, size, model, strength, apply_path, suffix, fmt, qual
     for result in report.results:
         if result.status == "done":
             click.echo(str(result.job.dst))
-    click.echo(f"csrnet: {_one_line(report.summary(done='done'))}", err=True)
+    click.echo(f"csrnet: {one_line(report.summary(done='done'))}", err=True)
     sys.exit(report.exit_code)
 
 
@@ -476,7 +210,7 @@ def convert(src: Path, dst: Path, condition_size: int, overwrite: bool) -> None:
     from .weights import convert_checkpoint
 
     if dst.exists() and not overwrite:
-        _fail(f"{dst}: exists (use --overwrite to replace it)")
+        fail(f"{dst}: exists (use --overwrite to replace it)")
     model = convert_checkpoint(src, dst, condition_size=condition_size or None)
     click.echo(f"{dst}: {model.arch}, {model.num_parameters:,} parameters, condition size {model.condition_size}")
 
@@ -493,7 +227,7 @@ def models_cmd(names: tuple[str, ...], show_card: bool) -> None:
         click.echo("no bundled models")
     unknown = [n for n in names if n not in bundled]
     if unknown:
-        _fail(f"no bundled model {unknown[0]!r} (bundled: {', '.join(bundled)})")
+        fail(f"no bundled model {unknown[0]!r} (bundled: {', '.join(bundled)})")
     for name, path in bundled.items():
         if names and name not in names:
             continue
@@ -527,7 +261,7 @@ def train(pairs_dir, out_dir, val_dir, val_fraction, list_file, init, freeze, re
     try:
         from .training.train import train as run_train
     except ImportError:
-        _fail("training needs PyTorch: pip install 'csrnet-retouch[train]'")
+        fail("training needs PyTorch: pip install 'csrnet-retouch[train]'")
     weights = run_train(pairs_dir, out_dir, val_dir=val_dir, val_fraction=val_fraction, list_file=list_file, init=init,
                         freeze=freeze, recipe=recipe, arch=arch, iters=iters, condition_size=condition_size, seed=seed,
                         resume=resume, max_seconds=minutes * 60 if minutes else None, threads=threads, device=device)
@@ -586,7 +320,7 @@ def web(host, port, model, max_pixels) -> None:
 
         from .web.app import create_app
     except ImportError:
-        _fail('the web app needs FastAPI and uvicorn: pip install "csrnet-retouch[web]"')
+        fail('the web app needs FastAPI and uvicorn: pip install "csrnet-retouch[web]"')
     from .io.photo import DEFAULT_MAX_PIXELS
 
     from .web.guards import LOOPBACK_HOSTS
@@ -612,7 +346,7 @@ def _check_port_free(host: str, port: int) -> None:
             sock.bind(addr)
     except OSError as e:
         reason = "the port is in use (another csrnet web or server?); choose another with --port" if e.errno in (98, 48, 10048) else (e.strerror or str(e))
-        _fail(f"cannot listen on {host}:{port}: {reason}")
+        fail(f"cannot listen on {host}:{port}: {reason}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from csrnet.batch import output_path
-from csrnet.cli import _one_line
+from csrnet.console import one_line as _one_line
 
 from tests.conftest import PHOTOS, need_module
 from tests.e2e.badfiles import CASES, Case, Sources, build, png_header
