@@ -139,9 +139,9 @@ def enhance(
             the transform is computed from the whole photo, as at full size, and applied to an
             antialiased copy (:func:`shrink`) — a preview, or a resized export, of the same look,
             and faster than the full-size result.
-        inplace: for a writable (H, W, 3) uint8/uint16 array on the lattice path, write the result
-            into ``image`` itself and return it (the input is lost; saves a full-size copy — what the
-            batch and the web app do with the pixels they decoded).
+        inplace: for a writable (H, W, 3) uint8/uint16 array on the lattice path, the result may be
+            written into ``image`` itself (the input is then lost; saves a full-size copy — what the
+            batch and the web app do with the pixels they decoded). Use the returned array.
 
     Returns:
         The enhanced image with the input's type and dtype, clipped to the valid range; its shape

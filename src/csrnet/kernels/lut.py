@@ -386,11 +386,9 @@ class LatticeGrid:
         self.tables, self.size, self.rows, self.cols = tables, size, rows, cols
 
     def apply_uint(self, image: np.ndarray, *, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
-        result = apply_grid_uint(image, self.tables, self.size, self.rows, self.cols, threads=threads)
-        if out is None:
-            return result
-        out[...] = result  # the grid kernel is not run in place: its rows read 4 lattices each
-        return out
+        # ``out`` is a hint only: the grid kernel writes a new array (copying it back into ``out`` would
+        # cost a full-size copy for nothing, since callers use the returned array)
+        return apply_grid_uint(image, self.tables, self.size, self.rows, self.cols, threads=threads)
 
     def apply_float(self, image: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         return apply_grid_array(image, self.tables, self.size, self.rows, self.cols, threads=threads)
