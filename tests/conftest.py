@@ -3,8 +3,9 @@
 The skip rule: a test whose requirement is missing (../shared, an optional test dependency, a
 tool such as ffmpeg) skips only when the environment variable CI is unset; in CI it fails, so
 CI never passes by skipping. Every such skip goes through :func:`need` (or its shorthands
-:func:`need_shared`, :func:`need_module` and the ``shared`` / ``c_kernel`` fixtures). The one
-exception is the C kernel, optional by design (setup.py), which skips in CI too.
+:func:`need_shared`, :func:`need_module` and the ``shared`` / ``c_kernel`` fixtures). Only what CI
+cannot have (a platform feature such as CPU affinity) may skip there, and its reason says so.
+``.ci/run`` sets CI=true itself.
 
 Markers (registered in pyproject.toml; ``--strict-markers``), applied here automatically:
 
@@ -55,7 +56,7 @@ def in_ci() -> bool:
 def need(condition: object, reason: str, *, required_in_ci: bool = True) -> None:
     """Go on if ``condition`` holds; otherwise skip the test (or the module, at import time)
     outside CI and fail it in CI. ``required_in_ci=False`` skips in CI too: only for what CI
-    may legitimately lack (the optional C kernel)."""
+    cannot have (hardware such as a GPU); nothing uses it today."""
     if condition:
         return
     if required_in_ci and in_ci():
@@ -125,11 +126,12 @@ def adobe_rgb_icc() -> bytes:
 
 @pytest.fixture
 def c_kernel():
-    """The compiled LUT kernel (csrnet.kernels._lut). Optional even in CI: setup.py builds it only
-    where a C compiler exists and the package falls back to Pillow/numpy, so its tests skip without it."""
+    """The compiled LUT kernel (csrnet.kernels._lut). Optional for users (setup.py builds it only
+    where a C compiler exists and the package falls back to Pillow/numpy), required in CI: .ci/run
+    installs a compiler when missing, so a kernel that fails to build fails the run."""
     from csrnet.kernels import lut
 
-    need(lut.HAVE_KERNEL, "the C kernel was not built (no compiler at install time)", required_in_ci=False)
+    need(lut.HAVE_KERNEL, "the C kernel was not built (no compiler at install time)")
     return lut._kernel
 
 
