@@ -117,6 +117,46 @@ def test_strength_zero_png_is_the_input(client):
     assert not np.array_equal(np.asarray(Image.open(io.BytesIO(full.content))), _pixels(seed=1))
 
 
+def _large_png() -> tuple[np.ndarray, bytes]:
+    """The bundled underexposed example at 1280 x 854 (1.09 MP): over exact mode's 1 MP, so the lattice runs."""
+    from pathlib import Path
+
+    im = Image.open(Path(__file__).resolve().parents[2] / "examples" / "cathedral_underexposed.jpg").convert("RGB")
+    pixels = np.asarray(im.resize((1280, 854), Image.Resampling.BICUBIC))
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG", compress_level=1)
+    return pixels, buf.getvalue()
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
+def test_enhance_strength_half_on_the_lattice_path_matches_exact_half(client):
+    pixels, data = _large_png()
+    r = _post(client, "/api/enhance", "big.png", data, strength=0.5)
+    assert r.status_code == 200, r.text
+    got = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+    assert "strength 0.5" in r.headers["x-csrnet-settings"] and "mode lattice" in r.headers["x-csrnet-settings"]
+    assert _psnr(got, csrnet.enhance(pixels, "auto", strength=0.5, exact=True)) >= 60  # measured 67.6 dB
+    assert _psnr(got, csrnet.enhance(pixels, "auto", exact=True)) < 30  # measured 26.4 dB: not full strength
+
+
+def test_lut_export_strength_half_matches_exact_half(client, tmp_path):
+    from csrnet.io.cube import read_cube
+    from csrnet.kernels.lut import apply_lut_uint
+
+    pixels, data = _large_png()
+    r = _post(client, "/api/lut", "big.png", data, strength=0.5)
+    assert r.status_code == 200, r.text
+    (tmp_path / "half.cube").write_bytes(r.content)
+    cube = read_cube(tmp_path / "half.cube")
+    got = apply_lut_uint(pixels, cube.table, cube.size)
+    assert _psnr(got, csrnet.enhance(pixels, "auto", strength=0.5, exact=True)) >= 60  # measured 65.4 dB
+    assert _psnr(got, csrnet.enhance(pixels, "auto", exact=True)) < 30
+
+
 def test_output_formats(client):
     r = _post(client, "/api/enhance", "shot.jpg", _jpeg_with_exif(), format="png")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
