@@ -162,10 +162,7 @@ def create_app(
             if not heavy:
                 return work()
             with work_slots:
-                try:
-                    return work()
-                finally:
-                    release_memory()
+                return work()
         except _HttpError as e:
             return _error(e.status, str(e))
         except CsrnetError as e:
@@ -194,8 +191,11 @@ def create_app(
             if src.stat().st_size == 0:
                 raise _HttpError(400, f"{name}: empty upload")
             try:
-                with budget.reserve(src):  # decoding waits while other photos hold the pixel budget
-                    yield src, name
+                with budget.reserve(src) as pixels:  # decoding waits while other photos hold the pixel budget
+                    try:
+                        yield src, name
+                    finally:
+                        release_memory(pixels)
             except CsrnetError as e:
                 raise type(e)(str(e).replace(str(src), name).replace(tmp, "")) from None  # same type: same status
 

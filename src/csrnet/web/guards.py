@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-__all__ = ["LOOPBACK_HOSTS", "OriginCheck", "PixelBudget", "UploadLimit", "photo_pixels", "release_memory"]
+__all__ = ["LARGE_JOB_PIXELS", "LOOPBACK_HOSTS", "OriginCheck", "PixelBudget", "UploadLimit", "photo_pixels", "release_memory"]
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
@@ -155,11 +155,23 @@ class PixelBudget:
 _LIBC: Any = None
 
 
-def release_memory() -> None:
-    """Collect garbage and give freed heap pages back to the OS (glibc ``malloc_trim``; no-op elsewhere):
-    without it a server that once decoded a 240 MP photo keeps holding gigabytes."""
+#: Jobs of at least this many pixels also run a full garbage collection afterwards (see release_memory).
+LARGE_JOB_PIXELS = 50_000_000
+
+
+def release_memory(pixels: int = LARGE_JOB_PIXELS) -> None:
+    """Give freed heap pages back to the OS after a job of ``pixels`` pixels (glibc ``malloc_trim``,
+    called through ctypes, which drops the GIL; a no-op elsewhere): without it a server that once
+    decoded a 240 MP photo keeps holding gigabytes.
+
+    A full ``gc.collect()`` runs only after large jobs (``pixels >= LARGE_JOB_PIXELS``): it holds the
+    GIL for tens of milliseconds, and run after every photo it was most of the GIL time under load
+    (py-spy: 70 % of GIL samples), which made light requests wait. Pixel arrays are freed by
+    reference counting; the collection is for the rare cycle (an exception's traceback) holding one.
+    """
     global _LIBC
-    gc.collect()
+    if pixels >= LARGE_JOB_PIXELS:
+        gc.collect()
     if _LIBC is None:
         name = ctypes.util.find_library("c") if os.name == "posix" else None
         try:
