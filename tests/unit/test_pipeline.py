@@ -13,7 +13,9 @@ from csrnet.kernels import lut
 from csrnet.kernels.resize import box_reduce, downscale
 from csrnet.threads import network_threads
 
-from tests.conftest import GOLDEN, PHOTOS, golden_names
+from tests.conftest import GOLDEN, PHOTOS, ROOT, golden_names
+
+EXAMPLES = ROOT / "examples"
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
@@ -63,6 +65,26 @@ def test_condition_size_choices(ref_model, photo_u8):
     assert not np.array_equal(a, c)
     with pytest.raises(csrnet.CsrnetError):
         csrnet.enhance(photo_u8, ref_model, condition_size="big")
+
+
+@pytest.mark.parametrize("stored", [96, 300])
+def test_condition_size_model_is_the_size_stored_in_the_weights(stored):
+    """``condition_size="model"`` (the default) takes the long edge from the weights' metadata: the
+    same result as that size passed explicitly, and not the same as the released checkpoint's 500
+    or ``auto``'s 256 (sizes a hard-coded default could pick)."""
+    import dataclasses
+
+    x = np.asarray(Image.open(EXAMPLES / "cathedral_underexposed.jpg").convert("RGB").resize((640, 427)))  # over 500 px
+    auto = csrnet.load_model("auto")
+    model = dataclasses.replace(auto, meta={**auto.meta, "condition_size": stored})
+    assert model.condition_size == stored
+    got = csrnet.enhance(x, model, exact=True)
+    assert np.array_equal(got, csrnet.enhance(x, model, exact=True, condition_size=stored))
+    for other in {96, 256, 300, 500, None} - {stored}:
+        assert not np.array_equal(got, csrnet.enhance(x, model, exact=True, condition_size=other)), other
+    # a blend takes each model's stored size too
+    blend = csrnet.Blend(((model, 1.0),))
+    assert np.array_equal(csrnet.enhance(x, blend, exact=True), got)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
