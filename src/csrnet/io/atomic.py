@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import OutputExistsError
+from ..testpoint import checkpoint
 
 __all__ = ["atomic_write", "remove_stale_temporaries", "TEMPORARY_NAME"]
 
@@ -25,6 +26,7 @@ def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool
     tmp = path.with_name(f".{path.name[:40]}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         write(tmp)
+        checkpoint("atomic.written")  # test-only pause point (csrnet.testpoint); nothing when unset
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -38,6 +40,7 @@ def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool
                 os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    checkpoint("atomic.done")
 
 
 #: Temporary files of :func:`atomic_write`: ``.<name>.<pid>.<8 hex>.tmp``.

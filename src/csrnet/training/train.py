@@ -66,6 +66,7 @@ import torch.nn.functional as F
 from ..arch import get_architecture
 from ..errors import CsrnetError
 from ..kernels.resize import downscale
+from ..testpoint import checkpoint
 from ..threads import default_threads as cpu_threads
 from ..weights import Model, load_model, save_model
 from .data import Pair, find_pairs, image_size, load_pairs, split_pairs
@@ -149,6 +150,7 @@ def _atomic_torch_save(obj: dict[str, Any], path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        checkpoint("train.written")  # test-only pause point (csrnet.testpoint); nothing when unset
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
