@@ -1,24 +1,46 @@
-"""Crash safety (issue 7): SIGKILL mid-batch then re-run equals an uninterrupted run; Ctrl-C stops
-cleanly after the current file; two processes on one folder never corrupt a file; a killed
-training run never leaves a half-written checkpoint.
+"""Crash safety (issue 7), at known states.
+
+Each test pauses csrnet at a named point (:mod:`csrnet.testpoint`, enabled by the test-only
+environment variable ``CSRNET_TEST_PAUSE``) and kills or interrupts it exactly there, so what must be
+on disk is exact whatever the machine's speed:
+
+* SIGKILL after the 3rd output: exactly the first 3 outputs, complete, no temporary; the re-run does
+  exactly the other 3, leaves the first 3 untouched and equals an uninterrupted run;
+* SIGKILL with the 2nd output's temporary file written but not renamed: nothing under the 2nd
+  output's name; the re-run removes the stale temporary and finishes;
+* Ctrl-C while the 2nd output is being written: that file is finished, no new one starts, exit 1 and
+  the summary count them;
+* a second Ctrl-C aborts at once ("csrnet: error: interrupted", exit 1) while a file is still in
+  progress, leaving no temporary and no partial output;
+* two processes on one folder never corrupt a file;
+* a training run killed with its checkpoint's temporary file written leaves the previous
+  checkpoint in place, and ``--resume`` carries on from it.
+
+Batches run with ``--jobs 1`` so files go by in name order and the pause is in the main thread.
 """
 
 from __future__ import annotations
 
-import random
+import os
 import re
+import selectors
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from PIL import Image
+
+from csrnet.io.atomic import TEMPORARY_NAME
+from csrnet.testpoint import pause_environ, resume, wait_paused
 
 from tests.conftest import PHOTOS, need_module
 
 N_PHOTOS = 6
+STOPPING = "csrnet: stopping after the current file(s) (Ctrl-C again to abort)"
 
 
 def cmd(*args: object) -> list[str]:
@@ -30,95 +52,164 @@ def outputs(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
 
 
-def finished(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.exists() else []
+def stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file of ``folder`` -> (inode, mtime in ns): a file written again changes."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
 
 
-def wait_for(predicate, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def summary_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if re.match(r"csrnet: \d+ enhanced", ln)]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@contextmanager
+def paused_run(args: list[object], pauses: Path, *points: str) -> Iterator[subprocess.Popen]:
+    """``csrnet`` started with pause points (stdout/stderr as byte pipes); killed on leaving if still running."""
+    pauses.mkdir(exist_ok=True)
+    proc = subprocess.Popen(cmd(*args), env=pause_environ(pauses, *points), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def wait_pause(proc: subprocess.Popen, pauses: Path, point: str) -> None:
+    """Block until ``proc`` itself announced its pause at ``point`` (bounded)."""
+    assert wait_paused(pauses, point, timeout=120, alive=lambda: proc.poll() is None) == proc.pid
+
+
+def read_stderr_until(proc: subprocess.Popen, text: str, timeout: float = 30.0) -> str:
+    """What ``proc`` wrote on stderr up to and including ``text`` (bounded; fails if it ends first)."""
+    seen = b""
     deadline = time.monotonic() + timeout
-    while not predicate():
-        assert proc.poll() is None, "the command ended before it could be interrupted"
-        assert time.monotonic() < deadline, "timed out waiting for the command"
-        time.sleep(0.01)
-
-
-def check_complete(folder: Path) -> None:
-    for p in finished(folder):
-        with Image.open(p) as im:
-            im.load()
-
-
-def enhanced_count(stderr: str) -> int:
-    m = re.search(r"csrnet: (\d+) enhanced", stderr)
-    assert m, stderr
-    return int(m.group(1))
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        while text.encode() not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not printed within {timeout:g} s: {seen!r}"
+            if sel.select(left):
+                chunk = os.read(proc.stderr.fileno(), 65536)
+                assert chunk, f"the process ended before printing {text!r}: {seen!r}"
+                seen += chunk
+    return seen.decode()
 
 
 @pytest.fixture(scope="module")
-def batch(shared, ref_weights, tmp_path_factory) -> tuple[Path, dict[str, bytes], list[str]]:
-    """Six ~1000 px photos, and the outputs of an uninterrupted run (--exact --jobs 1: slow enough to interrupt)."""
+def batch(shared, ref_weights, tmp_path_factory) -> tuple[Path, dict[str, bytes], list[object]]:
+    """Six ~1000 px photos, the outputs of an uninterrupted run, and its arguments (without -o)."""
     root = tmp_path_factory.mktemp("crash")
     src = root / "in"
     src.mkdir()
     for p in sorted(PHOTOS.glob("*.jpg"))[:N_PHOTOS]:
         (src / p.name).write_bytes(p.read_bytes())
-    args = ["enhance", src, "-m", ref_weights, "--exact", "--jobs", "1"]
+    args: list[object] = ["enhance", src, "-m", ref_weights, "--exact", "--jobs", "1"]
     r = subprocess.run(cmd(*args, "-o", root / "reference"), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    return src, outputs(root / "reference"), args
+    reference = outputs(root / "reference")
+    assert sorted(reference) == sorted(p.name for p in src.iterdir()) and len(reference) == N_PHOTOS
+    return src, reference, args
 
 
-def test_sigkill_then_rerun_equals_uninterrupted(batch, tmp_path) -> None:
+def test_sigkill_after_three_outputs_then_rerun_does_exactly_the_rest(batch, tmp_path) -> None:
     src, reference, args = batch
+    names = sorted(reference)
     before = outputs(src)
     out = tmp_path / "out"
-    proc = subprocess.Popen(cmd(*args, "-o", out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: len(finished(out)) >= 2, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = finished(out)
-    assert 2 <= len(done) < N_PHOTOS, "killed too late to mean anything"
-    check_complete(out)  # whatever is there under its final name is complete
-    assert all(p.name.endswith(".tmp") for p in out.iterdir() if p.name.startswith("."))
+    with paused_run([*args, "-o", out], tmp_path / "pauses", "atomic.done:3") as proc:
+        wait_pause(proc, tmp_path / "pauses", "atomic.done:3")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert outputs(out) == {n: reference[n] for n in names[:3]}  # the first three, complete; no temporary
+    kept = stamps(out)
 
-    r = subprocess.run(cmd(*args, "-o", out), capture_output=True, text=True)
+    r = subprocess.run(cmd(*args, "-o", out), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert f"{len(done)} skipped" in r.stderr and f"{N_PHOTOS - len(done)} enhanced" in r.stderr
+    assert summary_line(r.stderr) == "csrnet: 3 enhanced, 3 skipped (output exists), 0 failed"
     assert outputs(out) == reference  # same files, same bytes, no temporaries left
+    assert {n: stamps(out)[n] for n in kept} == kept  # the finished ones were not written again
     assert outputs(src) == before
 
 
-def test_ctrl_c_stops_after_the_current_file(batch, tmp_path) -> None:
+def test_sigkill_mid_write_leaves_nothing_under_the_final_name(batch, tmp_path) -> None:
     src, reference, args = batch
+    first, second = sorted(reference)[:2]
     out = tmp_path / "out"
-    proc = subprocess.Popen(cmd(*args, "-o", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: len(finished(out)) >= 1, proc)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    with paused_run([*args, "-o", out], tmp_path / "pauses", "atomic.written:2") as proc:
+        wait_pause(proc, tmp_path / "pauses", "atomic.written:2")  # 2nd output: temporary complete, not renamed
+        pid = proc.pid
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    left = outputs(out)
+    assert not (out / second).exists()
+    assert left.pop(first) == reference[first]
+    [(temporary, _)] = left.items()  # and exactly one other entry: the 2nd output's temporary file
+    m = TEMPORARY_NAME.match(temporary)
+    assert m and int(m.group(1)) == pid and temporary.startswith(f".{second[:40]}."), temporary
+
+    r = subprocess.run(cmd(*args, "-o", out), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert summary_line(r.stderr) == "csrnet: 5 enhanced, 1 skipped (output exists), 0 failed"
+    assert outputs(out) == reference  # the stale temporary is gone
+
+
+def test_ctrl_c_finishes_the_current_file_and_starts_no_new_one(batch, tmp_path) -> None:
+    src, reference, args = batch
+    names = sorted(reference)
+    out = tmp_path / "out"
+    with paused_run([*args, "-o", out], tmp_path / "pauses", "atomic.written:2") as proc:
+        wait_pause(proc, tmp_path / "pauses", "atomic.written:2")  # in the middle of writing the 2nd output
+        proc.send_signal(signal.SIGINT)
+        head = read_stderr_until(proc, STOPPING)
+        resume(tmp_path / "pauses", "atomic.written:2")
+        _, rest = proc.communicate(timeout=60)
+    stderr = head + rest.decode()
     assert proc.returncode == 1, stderr
-    assert "Traceback" not in stderr and "stopping after the current file" in stderr
-    done = finished(out)
-    assert 1 <= len(done) < N_PHOTOS
-    assert f"{len(done)} enhanced" in stderr and f"{N_PHOTOS - len(done)} not started (interrupted)" in stderr
-    assert outputs(out) == {p.name: reference[p.name] for p in done}  # complete, no temporaries
+    assert "Traceback" not in stderr and "csrnet: error" not in stderr
+    assert summary_line(stderr) == "csrnet: 2 enhanced, 0 skipped (output exists), 0 failed, 4 not started (interrupted)"
+    assert outputs(out) == {n: reference[n] for n in names[:2]}  # the 2nd finished, complete; no temporary
+
+
+def test_second_ctrl_c_aborts_at_once(batch, tmp_path) -> None:
+    """Not resumed: the process is held inside the 2nd output's write, so only the abort can end it."""
+    src, reference, args = batch
+    first = sorted(reference)[0]
+    out = tmp_path / "out"
+    with paused_run([*args, "-o", out], tmp_path / "pauses", "atomic.written:2") as proc:
+        wait_pause(proc, tmp_path / "pauses", "atomic.written:2")
+        proc.send_signal(signal.SIGINT)
+        head = read_stderr_until(proc, STOPPING)  # the first one was handled: the next one is the second
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+    stderr = head + rest.decode()
+    assert proc.returncode == 1, stderr
+    assert stderr.splitlines()[-1] == "csrnet: error: interrupted", stderr
+    assert "Traceback" not in stderr and not re.search(r"\d+ enhanced", stderr)
+    assert outputs(out) == {first: reference[first]}  # the 2nd output's temporary removed, nothing partial
 
 
 def test_two_processes_on_one_folder(batch, tmp_path) -> None:
     src, reference, args = batch
     out = tmp_path / "out"
     procs = [subprocess.Popen(cmd(*args, "-o", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = [p.communicate(timeout=120) for p in procs]
+    results = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0 and "Traceback" not in err, err
     # each file enhanced by exactly one of them (the loser of a race skips), nothing corrupt
-    assert sum(enhanced_count(err) for _, err in results) == N_PHOTOS
+    enhanced = [int(re.search(r"csrnet: (\d+) enhanced", err).group(1)) for _, err in results]
+    assert sum(enhanced) == N_PHOTOS, results
     assert outputs(out) == reference
 
 
 @pytest.mark.torch
-def test_killed_training_never_leaves_a_half_written_checkpoint(shared, tmp_path) -> None:
-    """SIGKILL at random moments while train() checkpoints every step: last.pt always loads,
-    and --resume carries on from it."""
+def test_killed_training_keeps_the_previous_checkpoint_and_resumes_from_it(shared, tmp_path) -> None:
+    """Killed with the 3rd checkpoint in its temporary file: last.pt is the 2nd, complete. Resumed and
+    killed again at its 2nd checkpoint: last.pt is iteration 3. Resumed to the end: iteration 6."""
     torch = need_module("torch")
     from csrnet.training import train as train_mod
 
@@ -128,18 +219,24 @@ def test_killed_training_never_leaves_a_half_written_checkpoint(shared, tmp_path
         for n in ("a4514", "a4553"):
             (pairs / sub / f"{n}.png").symlink_to(shared / "data" / "fivek_pairs" / sub / f"{n}.png")
     run = tmp_path / "run"
-    settings = dict(iters=400, seed=1, checkpoint_every=1, condition_size=64, batch=2, pixels=256, progress=False)
+    settings = dict(iters=6, seed=1, checkpoint_every=1, condition_size=64, batch=2, pixels=256, progress=False)
     code = f"from csrnet.training.train import train; train({str(pairs)!r}, {str(run)!r}, resume=True, **{settings!r})"
     ckpt = run / "checkpoints" / train_mod.CHECKPOINT_NAME
-    rng = random.Random(0)
-    iterations = []
-    for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", code])
-        seen = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
-        wait_for(lambda: ckpt.exists() and ckpt.stat().st_mtime_ns != seen, proc, timeout=120)
-        time.sleep(rng.uniform(0.0, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)  # never half-written
-        iterations.append(int(state["iteration"]))
-    assert 0 < iterations[0] <= iterations[1] <= iterations[2] < settings["iters"], iterations
+
+    def iteration() -> int:
+        return int(torch.load(ckpt, map_location="cpu", weights_only=True)["iteration"])  # loads: never half-written
+
+    for k, (point, expected) in enumerate([("train.written:3", 2), ("train.written:2", 3)]):
+        pauses = tmp_path / f"pauses{k}"
+        pauses.mkdir()
+        proc = subprocess.Popen([sys.executable, "-c", code], env=pause_environ(pauses, point))
+        try:
+            assert wait_paused(pauses, point, timeout=120, alive=lambda: proc.poll() is None) == proc.pid
+            assert (ckpt.parent / f".{ckpt.name}.{proc.pid}.tmp").is_file()  # the next one, not yet in place
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        assert iteration() == expected
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert iteration() == settings["iters"]
