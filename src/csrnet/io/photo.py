@@ -63,6 +63,10 @@ DEFAULT_MAX_PIXELS = 250_000_000
 EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
 IFD0_KEEP = {270: "s", 271: "s", 272: "s", 274: "H", 305: "s", 306: "s", 315: "s", 33432: "s"}
+# The EXIF IFD's (signed) rational tags (EXIF 2.32): tifffile reads a rational as a flat (num, den, ...)
+# tuple and forgets its type, and Pillow knows no types for this IFD (it has them for the GPS IFD).
+_EXIF_RATIONALS = frozenset({33434, 33437, 37122, 37377, 37378, 37379, 37380, 37381, 37382, 37386, 37888, 37889,
+                             37890, 37891, 37892, 37893, 41483, 41486, 41487, 41493, 41988, 42034, 42240})
 
 
 @dataclass
@@ -274,6 +278,20 @@ def exif_from_tags(im: Image.Image, orientation: int | None = None) -> bytes | N
     return out.tobytes() if len(out) else None
 
 
+def _tifffile_value(ifd: int, tag: int, value):
+    """A value tifffile read from an EXIF or GPS sub-IFD, as Pillow must be given it: rationals (which
+    tifffile flattens to (num, den, num, den ...)) paired into IFDRationals, enums as ints."""
+    from PIL import TiffTags
+    from PIL.TiffImagePlugin import IFDRational
+
+    info = TiffTags.lookup(tag, ifd)
+    rational = tag in _EXIF_RATIONALS if ifd == EXIF_IFD else info.type in (TiffTags.RATIONAL, TiffTags.SIGNED_RATIONAL)
+    if rational and isinstance(value, tuple) and value and len(value) % 2 == 0:
+        pairs = tuple(IFDRational(n, d) for n, d in zip(value[::2], value[1::2]))
+        return pairs[0] if len(pairs) == 1 else pairs
+    return int(value) if hasattr(value, "value") else value
+
+
 def exif_from_tifffile(path: Path, orientation: int | None) -> bytes | None:
     """Like :func:`exif_from_tags`, through tifffile (it reads any TIFF-based RAW's IFD0);
     only the orientation for files that are not TIFF-based (CR3, RAF ...). ``orientation``
@@ -292,7 +310,7 @@ def exif_from_tifffile(path: Path, orientation: int | None) -> bytes | None:
                 sub = tags[code].value if code in tags else None
                 if isinstance(sub, dict):
                     known = {registry.get(k): v for k, v in sub.items() if registry.get(k) is not None}
-                    out[code] = {k: (int(v) if hasattr(v, "value") else v) for k, v in known.items() if not isinstance(v, dict)}
+                    out[code] = {k: _tifffile_value(code, k, v) for k, v in known.items() if not isinstance(v, dict)}
     except (tifffile.TiffFileError, OSError, ValueError, KeyError, TypeError):
         out = Image.Exif()
     if orientation is not None:
