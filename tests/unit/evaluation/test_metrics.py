@@ -195,3 +195,67 @@ def test_compute_all_agrees_with_single_metrics():
     assert list(got) == list(M.METRICS)
     for name in M.METRICS:
         assert got[name] == pytest.approx(getattr(M, name)(a, b), rel=1e-12)
+
+
+# ------------------------------------------------------------------ real image pairs, independent implementations
+def _fivek_pairs(count: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The first ``count`` shared FiveK pairs (input, expert C target), 8-bit RGB."""
+    from PIL import Image
+
+    from tests.conftest import PAIRS, need_shared
+
+    need_shared()
+    names = sorted(p.name for p in (PAIRS / "input").glob("*.png"))[:count]
+    assert len(names) == count
+    return [(n, np.asarray(Image.open(PAIRS / "input" / n).convert("RGB")), np.asarray(Image.open(PAIRS / "target" / n).convert("RGB")))
+            for n in names]
+
+
+@pytest.mark.shared
+def test_ssim_equals_scikit_image_gaussian_population_ssim_on_fivek_pairs():
+    """Real pairs (SSIM 0.63-0.92): a window of another sigma (1.0: 0.0035-0.014 off) or sample
+    covariance (1.5e-4-2.5e-4 off) would fail the 1e-6 tolerance (measured difference: 0)."""
+    from skimage.metrics import structural_similarity
+
+    for name, a, b in _fivek_pairs(4):
+        want = structural_similarity(a.astype(np.float64), b.astype(np.float64), gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, data_range=255, channel_axis=-1)
+        assert M.ssim(a, b) == pytest.approx(want, abs=1e-6), name
+        assert 0.6 < want < 0.95
+
+
+@pytest.mark.shared
+def test_ssim_equals_direct_wang_sum_on_a_real_crop():
+    """The direct-sum SSIM above (no scikit-image), per channel, on a 40 x 48 crop of a real pair."""
+    (_, a, b), = _fivek_pairs(1)
+    a, b = a[100:140, 200:248], b[100:140, 200:248]
+    want = np.mean([_wang_ssim_valid(a[..., c].astype(np.float64), b[..., c].astype(np.float64)) for c in range(3)])
+    assert M.ssim(a, b) == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.shared
+def test_psnr_equals_numpy_mse_and_scikit_image_on_fivek_pairs():
+    from skimage.metrics import peak_signal_noise_ratio
+
+    for name, a, b in _fivek_pairs(6):
+        mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+        assert M.psnr(a, b) == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-9), name
+        assert M.psnr(a, b) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), abs=1e-9), name
+
+
+@pytest.mark.shared
+def test_delta_e_equals_colour_science_on_fivek_pairs():
+    """ΔE76 and ΔE2000 against colour-science's own sRGB -> XYZ -> CIELAB (D65, 2°) and ΔE formulas;
+    the sRGB matrices differ in the 4th digit, so the means differ by up to 1.8e-3 (measured)."""
+    from tests.conftest import need_module
+
+    colour = need_module("colour")
+    d65 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
+
+    def lab(x: np.ndarray) -> np.ndarray:
+        return colour.XYZ_to_Lab(colour.sRGB_to_XYZ(x / 255.0), d65)
+
+    for name, a, b in _fivek_pairs(3):
+        la, lb = lab(a[::2, ::2]), lab(b[::2, ::2])
+        assert M.delta_e76(a[::2, ::2], b[::2, ::2]) == pytest.approx(colour.delta_E(la, lb, method="CIE 1976").mean(), abs=5e-3), name
+        assert M.delta_e2000(a[::2, ::2], b[::2, ::2]) == pytest.approx(colour.delta_E(la, lb, method="CIE 2000").mean(), abs=5e-3), name
