@@ -242,6 +242,7 @@ def enhance_collection(src: str | Sequence[str], dst: str | None, model: str = "
     import ray
 
     from .io.atomic import remove_stale_temporaries
+    from .testpoint import checkpoint
 
     sources = [src] if isinstance(src, str) else list(src)
     if manifest is None:
@@ -280,6 +281,7 @@ def enhance_collection(src: str | Sequence[str], dst: str | None, model: str = "
                     num_cpus=1)
                 for row in ds.iter_rows():
                     out.add(row)
+                    checkpoint("ray.row")  # test-only pause point (csrnet.testpoint); nothing when unset
                     if not _is_url(row["output"]):
                         folders.add(os.path.dirname(row["output"]))
         except KeyboardInterrupt:

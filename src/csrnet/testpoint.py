@@ -23,6 +23,8 @@ Points (each counted per process, across threads):
     :func:`csrnet.io.atomic.atomic_write`: the temporary file is complete, the final name not yet taken;
 ``atomic.done``
     :func:`csrnet.io.atomic.atomic_write`: the output is under its final name, the temporary gone;
+``ray.row``
+    :func:`csrnet.distributed.enhance_collection` (the driver): a manifest row was received and added;
 ``train.written``
     the training checkpoint's temporary file is complete and synced, ``last.pt`` not yet replaced.
 """

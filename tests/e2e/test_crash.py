@@ -36,7 +36,6 @@ import pytest
 
 from csrnet.io.atomic import TEMPORARY_NAME
 from csrnet.testpoint import pause_environ, resume, wait_paused
-
 from tests.conftest import PHOTOS, need_module
 
 N_PHOTOS = 6
@@ -108,7 +107,7 @@ def batch(shared, ref_weights, tmp_path_factory) -> tuple[Path, dict[str, bytes]
     for p in sorted(PHOTOS.glob("*.jpg"))[:N_PHOTOS]:
         (src / p.name).write_bytes(p.read_bytes())
     args: list[object] = ["enhance", src, "-m", ref_weights, "--exact", "--jobs", "1"]
-    r = subprocess.run(cmd(*args, "-o", root / "reference"), capture_output=True, text=True)
+    r = subprocess.run(cmd(*args, "-o", root / "reference"), capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     reference = outputs(root / "reference")
     assert sorted(reference) == sorted(p.name for p in src.iterdir()) and len(reference) == N_PHOTOS
@@ -128,7 +127,7 @@ def test_sigkill_after_three_outputs_then_rerun_does_exactly_the_rest(batch, tmp
     assert outputs(out) == {n: reference[n] for n in names[:3]}  # the first three, complete; no temporary
     kept = stamps(out)
 
-    r = subprocess.run(cmd(*args, "-o", out), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd(*args, "-o", out), capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     assert summary_line(r.stderr) == "csrnet: 3 enhanced, 3 skipped (output exists), 0 failed"
     assert outputs(out) == reference  # same files, same bytes, no temporaries left
@@ -137,7 +136,7 @@ def test_sigkill_after_three_outputs_then_rerun_does_exactly_the_rest(batch, tmp
 
 
 def test_sigkill_mid_write_leaves_nothing_under_the_final_name(batch, tmp_path) -> None:
-    src, reference, args = batch
+    _, reference, args = batch
     first, second = sorted(reference)[:2]
     out = tmp_path / "out"
     with paused_run([*args, "-o", out], tmp_path / "pauses", "atomic.written:2") as proc:
@@ -152,14 +151,14 @@ def test_sigkill_mid_write_leaves_nothing_under_the_final_name(batch, tmp_path) 
     m = TEMPORARY_NAME.match(temporary)
     assert m and int(m.group(1)) == pid and temporary.startswith(f".{second[:40]}."), temporary
 
-    r = subprocess.run(cmd(*args, "-o", out), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd(*args, "-o", out), capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     assert summary_line(r.stderr) == "csrnet: 5 enhanced, 1 skipped (output exists), 0 failed"
     assert outputs(out) == reference  # the stale temporary is gone
 
 
 def test_ctrl_c_finishes_the_current_file_and_starts_no_new_one(batch, tmp_path) -> None:
-    src, reference, args = batch
+    _, reference, args = batch
     names = sorted(reference)
     out = tmp_path / "out"
     with paused_run([*args, "-o", out], tmp_path / "pauses", "atomic.written:2") as proc:
@@ -177,8 +176,8 @@ def test_ctrl_c_finishes_the_current_file_and_starts_no_new_one(batch, tmp_path)
 
 def test_second_ctrl_c_aborts_at_once(batch, tmp_path) -> None:
     """Not resumed: the process is held inside the 2nd output's write, so only the abort can end it."""
-    src, reference, args = batch
-    first = sorted(reference)[0]
+    _, reference, args = batch
+    first = min(reference)
     out = tmp_path / "out"
     with paused_run([*args, "-o", out], tmp_path / "pauses", "atomic.written:2") as proc:
         wait_pause(proc, tmp_path / "pauses", "atomic.written:2")
@@ -194,7 +193,7 @@ def test_second_ctrl_c_aborts_at_once(batch, tmp_path) -> None:
 
 
 def test_two_processes_on_one_folder(batch, tmp_path) -> None:
-    src, reference, args = batch
+    _, reference, args = batch
     out = tmp_path / "out"
     procs = [subprocess.Popen(cmd(*args, "-o", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
@@ -219,7 +218,7 @@ def test_killed_training_keeps_the_previous_checkpoint_and_resumes_from_it(share
         for n in ("a4514", "a4553"):
             (pairs / sub / f"{n}.png").symlink_to(shared / "data" / "fivek_pairs" / sub / f"{n}.png")
     run = tmp_path / "run"
-    settings = dict(iters=6, seed=1, checkpoint_every=1, condition_size=64, batch=2, pixels=256, progress=False)
+    settings = {"iters": 6, "seed": 1, "checkpoint_every": 1, "condition_size": 64, "batch": 2, "pixels": 256, "progress": False}
     code = f"from csrnet.training.train import train; train({str(pairs)!r}, {str(run)!r}, resume=True, **{settings!r})"
     ckpt = run / "checkpoints" / train_mod.CHECKPOINT_NAME
 
@@ -231,12 +230,12 @@ def test_killed_training_keeps_the_previous_checkpoint_and_resumes_from_it(share
         pauses.mkdir()
         proc = subprocess.Popen([sys.executable, "-c", code], env=pause_environ(pauses, point))
         try:
-            assert wait_paused(pauses, point, timeout=120, alive=lambda: proc.poll() is None) == proc.pid
+            assert wait_paused(pauses, point, timeout=120, alive=lambda p=proc: p.poll() is None) == proc.pid
             assert (ckpt.parent / f".{ckpt.name}.{proc.pid}.tmp").is_file()  # the next one, not yet in place
         finally:
             proc.kill()
             proc.wait(timeout=30)
         assert iteration() == expected
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     assert iteration() == settings["iters"]

@@ -4,13 +4,12 @@ the single-process CLI, the manifest, bad files, resume, and a worker process ki
 
 import hashlib
 import io
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ need_module("pyarrow")
 moto_server = need_module("moto.server")
 
 from csrnet.distributed import MANIFEST_NAME, enhance_collection, summarize
+from csrnet.testpoint import pause_environ, resume, wait_paused
 
 N_PHOTOS = 200  # "a few hundred small generated photos" (issue 15), plus the bad ones
 BAD = {"truncated.jpg", "notes.jpg"}
@@ -206,49 +206,74 @@ def test_bucket_to_bucket_and_bucket_to_local(collection, s3, tmp_path):
     assert digests(out) == expected
 
 
-def _actor_pids() -> list[int]:
-    """PIDs of live csrnet worker actors, from Ray's actor table (the state API's source; it needs no dashboard)."""
-    try:
-        from ray.util.state import list_actors
+RUN = """
+import json
+import sys
+from csrnet.distributed import enhance_collection
+try:
+    summary = enhance_collection(sys.argv[1], sys.argv[2], "auto", workers=int(sys.argv[3]), batch_size=int(sys.argv[4]), progress=False)
+except KeyboardInterrupt as e:
+    print("interrupted:", e, flush=True)
+    sys.exit(130)
+print(json.dumps(summary.counts))
+"""
 
-        actors = [(a.class_name, a.pid, a.state) for a in list_actors(detail=True)]
-    except Exception:  # noqa: BLE001 -- the state API's HTTP server comes with the dashboard (ray[default])
-        from ray._private import state
 
-        actors = [(a["ActorClassName"], a["Pid"], a["State"]) for a in state.actors().values()]
-    return [pid for name, pid, st in actors if "EnhanceWorker" in name and st == "ALIVE" and pid]
+def start_run(src: Path, out: Path, workers: int, batch_size: int, pauses: Path, *points: str) -> subprocess.Popen:
+    """``enhance_collection`` in its own process and its own Ray instance (the driver owns it and shuts it down
+    on Ctrl-C, as ``csrnet enhance --engine ray`` does), the driver and its workers pausing at ``points``
+    (csrnet.testpoint: the workers inherit the environment through the raylet)."""
+    pauses.mkdir()
+    return subprocess.Popen([sys.executable, "-c", RUN, str(src), str(out), str(workers), str(batch_size)],
+                            env=pause_environ(pauses, *points), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_worker_killed_mid_run_job_completes(tmp_path):
+    """Each worker pauses with its 2nd output's temporary file written (its batch not yet returned); one is
+    killed there, the others go on. The dead worker's batch is retried on its restarted actor, and the
+    temporary it left is removed at the end."""
     src = tmp_path / "in"
-    make_collection(src, n=24, size=(1200, 800))  # large enough that workers are busy for a few seconds
+    make_collection(src, n=24, size=(1200, 800))
     ref = tmp_path / "cli"
     assert cli(src, ref).returncode == 1
-    out = tmp_path / "out"
-    killed: list[int] = []
-
-    def killer():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
-            pids = _actor_pids()
-            done = [p for p in out.rglob("p*") if not p.name.startswith(".")] if out.exists() else []
-            if pids and len(done) >= 2:
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-                return
-            time.sleep(0.05)
-
-    t = threading.Thread(target=killer, daemon=True)
-    t.start()
-    summary = enhance_collection(str(src), str(out), "auto", workers=2, batch_size=2, progress=False)
-    t.join(5)
-    assert killed, "no worker was killed (the run finished first?)"
+    out, pauses = tmp_path / "out", tmp_path / "pauses"
+    proc = start_run(src, out, 2, 2, pauses, "atomic.written:2")
+    try:
+        victim = wait_paused(pauses, "atomic.written:2", timeout=180, alive=lambda: proc.poll() is None)
+        assert victim in _worker_pids(proc.pid)  # a worker of this run, not the driver
+        os.kill(victim, signal.SIGKILL)
+        assert len(list(out.rglob(f".*.{victim}.*.tmp"))) == 1  # what the kill left: one temporary, never renamed
+        resume(pauses, "atomic.written:2")  # the other worker, and the restarted one, go on
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    counts = json.loads(stdout.strip().splitlines()[-1])
     assert digests(out) == digests(ref)  # every output present and correct, none half-written
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or "tmp" in p.name.lower()]  # no temporaries left
     rows = manifest_rows(out / MANIFEST_NAME)
     assert len(rows) == 26 and sorted(r["input"] for r in rows) == sorted({r["input"] for r in rows})
-    # files the killed batch had finished are found on the retry and skipped: done + skipped covers every photo
-    assert summary.counts.get("done", 0) + summary.counts.get("skipped", 0) == 24 and summary.counts["failed"] == 2
+    # a file the killed batch had finished (none if a bad file took its batch's other place) is skipped on the retry
+    assert counts["failed"] == 2 and counts["done"] + counts.get("skipped", 0) == 24 and counts.get("skipped", 0) <= 1, counts
+
+
+def _worker_pids(driver: int) -> set[int]:
+    """PIDs of every process started below ``driver`` (Ray's raylet and its workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [driver]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
 
 
 def test_summarize_and_missing_source(tmp_path):
@@ -260,44 +285,33 @@ def test_summarize_and_missing_source(tmp_path):
     assert s.total == 0 and "0 photos" in summarize(s.manifest)
 
 
-INTERRUPTED_RUN = """
-import sys
-from csrnet.distributed import enhance_collection
-try:
-    enhance_collection(sys.argv[1], sys.argv[2], "auto", workers=1, batch_size=1, progress=False)
-except KeyboardInterrupt as e:
-    print("interrupted:", e, flush=True)
-    sys.exit(130)
-"""
-
-
 def test_ctrl_c_leaves_complete_outputs_and_partial_manifest_then_rerun_finishes(tmp_path):
-    import pyarrow.parquet as pq
-
+    """The one worker pauses after its 3rd output, the driver after its 2nd manifest row; Ctrl-C there
+    leaves exactly 3 outputs and 2 rows, and the re-run does exactly the rest."""
     src = tmp_path / "in"
     make_collection(src, n=24, size=(1200, 800))
     ref = tmp_path / "cli"
     assert cli(src, ref).returncode == 1
-    out = tmp_path / "out"
-    # its own Ray instance (the driver owns it and shuts it down on Ctrl-C), as `csrnet enhance --engine ray` does
-    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN, str(src), str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and len([p for p in out.rglob("p*") if not p.name.startswith(".")]) >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    out, pauses = tmp_path / "out", tmp_path / "pauses"
+    proc = start_run(src, out, 1, 1, pauses, "atomic.done:3", "ray.row:2")
+    try:
+        worker = wait_paused(pauses, "atomic.done:3", timeout=180, alive=lambda: proc.poll() is None)
+        assert wait_paused(pauses, "ray.row:2", timeout=120, alive=lambda: proc.poll() is None) == proc.pid != worker
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130 and "interrupted" in stdout, stderr[-3000:]
-    rows = pq.read_table(str(out / MANIFEST_NAME)).to_pylist()  # partial, but a valid Parquet file
-    assert 0 < len(rows) < 26
+    rows = manifest_rows(out / MANIFEST_NAME)  # partial, but a valid Parquet file
+    assert len(rows) == 2
     partial = digests(out)
-    assert 0 < len(partial) < 24 and all(partial[k] == v for k, v in digests(ref).items() if k in partial)  # complete files only
+    assert len(partial) == 3 and all(partial[k] == v for k, v in digests(ref).items() if k in partial)  # complete files only
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temporaries
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME}
     again = enhance_collection(str(src), str(out), "auto", workers=2, progress=False)
-    assert again.counts == {"done": 24 - len(partial), "skipped": len(partial), "failed": 2}, again
+    assert again.counts == {"done": 21, "skipped": 3, "failed": 2}, again
     assert digests(out) == digests(ref)
     assert all(p.stat().st_mtime_ns == stamp for p, stamp in stamps.items())
 
