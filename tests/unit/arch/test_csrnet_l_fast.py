@@ -18,7 +18,12 @@ from csrnet.weights import load_model
 from tests.conftest import PHOTOS
 
 SHIPPED = "csrnet-l-gradfilter"
-MIN_DB = 45.0  # the fast path's contract with exact mode (measured: >= 51.8 dB, bench/local_fast.py)
+#: Fidelity of the default fast path (17³ lattices on the grid refined x2) to exact mode, 8-bit PSNR
+#: (min, mean dB) over the three held-out inputs of test_fast_matches_exact_on_held_out_photos, set
+#: just under what the code gives (measured 2026-12-06: gradfilter 62.74 / 64.58, clarity 56.34 / 58.09,
+#: clahe 55.54 / 55.99; README: the bundled models >= 55.2 dB, at most 2 levels off). The unrefined grid
+#: gives 61.95 / 63.36 (gradfilter), 13³ lattices 61.26 / 62.97, 54.24 (clarity), 53.46 (clahe): both fail.
+FIDELITY_DB = {"csrnet-l-gradfilter": (62.2, 64.0), "csrnet-l-clarity": (55.8, 57.5), "csrnet-l-clahe": (55.0, 55.5)}
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +58,43 @@ def _random_grid(rng: np.random.Generator, gh: int, gw: int, size: int, h: int, 
 
 
 @pytest.mark.slow
-def test_fast_matches_exact_on_held_out_photos(shared, model) -> None:
-    """>= 45 dB from exact mode (8-bit output) on held-out photos, default fast path (C kernel where built)."""
+@pytest.mark.parametrize("name", sorted(FIDELITY_DB))
+def test_fast_matches_exact_on_held_out_photos(shared, name) -> None:
+    """Each bundled CSRNet-L model's default fast path against exact mode (8-bit output) on held-out
+    photos at 256 px: min and mean PSNR just under the measured figures, at most 2 levels off."""
     from PIL import Image
 
     from csrnet.training.local_tasks import make_pair, split_photos
 
+    net = load_model(name)
     _, held_out = split_photos(PHOTOS)
-    scores = []
+    scores, worst = [], 0
     # the raw photo (the input of clahe, clarity, shadows and gradfilter) and a vignetted one
     for task, photos in (("gradfilter", held_out[:2]), ("vignetting", held_out[2:3])):
         for p in photos:
             photo = downscale(np.asarray(Image.open(p).convert("RGB")), 256)
             x8 = np.round(make_pair(task, photo, p.stem)[0] * 255).astype(np.uint8)
-            exact = csrnet.enhance(x8, model, exact=True)
-            fast = csrnet.enhance(x8, model, lut_size=local.DEFAULT_GRID_LUT_SIZE)  # lut_size: the fast path even at 256 px
+            exact = csrnet.enhance(x8, net, exact=True)
+            fast = csrnet.enhance(x8, net, lut_size=local.DEFAULT_GRID_LUT_SIZE)  # lut_size: the fast path even at 256 px
             scores.append(_psnr8(fast, exact))
-    assert min(scores) >= MIN_DB, scores
+            worst = max(worst, int(np.abs(fast.astype(np.int16) - exact).max()))
+    low, mean = FIDELITY_DB[name]
+    assert min(scores) >= low and np.mean(scores) >= mean, scores
+    assert worst <= 2
+
+
+def test_default_grid_is_refined_twice_over_the_maps_cells(model) -> None:
+    """The fast path bakes a lattice at every node of a grid twice as fine as the maps' cells (a 5³
+    lattice here: the grid does not depend on the lattice size, and 17³ ones take seconds to bake)."""
+    from csrnet.arch import get_architecture
+
+    x = _photo(192, 256)
+    arch = get_architecture("csrnet-l")
+    state = arch.condition(model, lambda m: condition_copy(x, m, "model"), 1)
+    gh, gw = state.maps.grid
+    assert arch.default_lut_size == 17
+    baked = arch.bake(state, 5, 1.0, x.shape[:2], 1)
+    assert baked.tables.shape == ((gh - 1) * 2 + 1, (gw - 1) * 2 + 1, 5**3, 3)
 
 
 def test_input_types_agree(model) -> None:

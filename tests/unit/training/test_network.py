@@ -36,4 +36,4 @@ def test_torch_module_reproduces_golden(shared, name):
     ref = np.load(GOLDEN / f"{name}_official.npy")
     with torch.no_grad():
         out = net(torch.from_numpy(x).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
-    assert np.abs(np.clip(out, 0, 1) - np.clip(ref, 0, 1)).max() <= 1e-4
+    assert np.abs(out - ref).max() < 1e-6  # README: < 1e-6 on all nine golden photos (measured 1.9e-7 .. 4.8e-7)
