@@ -126,7 +126,8 @@ def test_temporaries_of_live_processes_and_other_files_are_kept(tmp_path):
             p.write_text("x")
         assert remove_stale_temporaries([tmp_path]) == 0
         assert mine.exists() and theirs.exists() and all(p.exists() for p in keep)
-        assert sleeper.poll() is None  # only asked whether it lives, never signalled
+        with pytest.raises(subprocess.TimeoutExpired):  # only asked whether it lives, never signalled
+            sleeper.wait(timeout=0.3)
     finally:
         sleeper.kill()
         sleeper.wait()

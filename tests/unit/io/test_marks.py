@@ -77,6 +77,11 @@ def test_read_mark_strips_trailing_nuls(tmp_path):
     assert read_mark(path) == MARK
 
 
+def test_read_mark_returns_the_text_as_written(tmp_path):
+    for text in ("csrnet 2.0 (look X)", "csrnet 2.0 XX", "csrnet 0 ()"):
+        assert read_mark(_jpeg(tmp_path / "a.jpg", _exif(t305=text))) == text
+
+
 def test_read_mark_decodes_byte_strings(tmp_path, monkeypatch):
     path = _jpeg(tmp_path / "a.jpg", _exif(t271="Nikon"))
     real = Image.Image.getexif
@@ -90,7 +95,7 @@ def test_read_mark_decodes_byte_strings(tmp_path, monkeypatch):
     assert read_mark(path) == MARK + " é"
 
 
-@pytest.mark.parametrize("software", [None, "Adobe Lightroom", "csrnet", "CSRNET 1.0 (x)", "my csrnet 1.0"])
+@pytest.mark.parametrize("software", [None, "Adobe Lightroom", "csrnet", "CSRNET 1.0 (x)", "my csrnet 1.0", "\x00csrnet 1.0 (x)"])
 def test_files_without_csrnets_mark_have_none(tmp_path, software):
     path = _jpeg(tmp_path / "a.jpg", _exif(t305=software) if software else None)
     assert read_mark(path) is None
