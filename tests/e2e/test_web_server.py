@@ -109,3 +109,49 @@ def test_models_never_wait_behind_photo_jobs(client):
     worker.join(120)
     assert done["status"] == 200
     assert waits and max(waits) < max(0.5, done["seconds"] / 2)
+
+
+# ---------------------------------------------------------------- the defaults: loopback only, 200 MiB uploads
+MIB = 2**20
+
+
+def _declared_upload(client, length: int):
+    """A POST whose Content-Length says ``length`` bytes (the body itself is tiny: nothing is allocated)."""
+    body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nxx\r\n--b--\r\n'
+    return client.post("/api/enhance", content=body,
+                       headers={"Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(length)})
+
+
+def test_default_upload_limit_is_200_mib_and_enforced(client):
+    from csrnet.web.app import DEFAULT_MAX_UPLOAD_BYTES
+
+    assert DEFAULT_MAX_UPLOAD_BYTES == 200 * MIB
+    over = _declared_upload(client, 200 * MIB + 1)  # the app fixture uses create_app's default limit
+    assert over.status_code == 413 and over.json()["error"] == "upload too large: the limit is 200 MiB"
+    at = _declared_upload(client, 200 * MIB)  # exactly the limit is admitted (then refused as no image: 400)
+    assert at.status_code == 400 and "too large" not in at.json()["error"]
+
+
+def test_csrnet_web_listens_on_loopback_port_8000_with_the_default_limits(monkeypatch):
+    """`csrnet web` with no options: uvicorn is asked for 127.0.0.1:8000 (never 0.0.0.0), and the app it
+    serves answers loopback Host names only and refuses uploads over 200 MiB."""
+    need_module("fastapi")
+    import uvicorn
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from csrnet import cli
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.setattr(cli, "_check_port_free", lambda host, port: served.update(checked=(host, port)))
+    res = CliRunner().invoke(cli.main, ["web"])
+    assert res.exit_code == 0, res.output
+    assert served["host"] == "127.0.0.1" and served["port"] == 8000 and served["checked"] == ("127.0.0.1", 8000)
+    assert "http://127.0.0.1:8000/" in res.output
+    app = served["app"]
+    assert TestClient(app, base_url="http://attacker.example").get("/").status_code == 400
+    local = TestClient(app, base_url=LOCAL)
+    assert local.get("/api/models").status_code == 200
+    assert _declared_upload(local, 200 * MIB + 1).status_code == 413
+    assert _declared_upload(local, 200 * MIB).status_code == 400
