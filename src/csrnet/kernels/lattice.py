@@ -29,10 +29,11 @@ __all__ = [
 ColourMap = Callable[[np.ndarray], np.ndarray]
 
 #: Lattice size of the fast path, chosen by measurement (released checkpoint, 9 golden + 8
-#: FiveK inputs, fitted lattice, min / mean dB vs exact mode): 33 -> 48.1 / 51.8, 41 -> 50.0 /
-#: 53.3, 49 -> 51.5 / 54.5, 65 -> 53.5 / 56.2 — sampled at the nodes only, 65 gives 49.2 / 52.3.
-#: 49 keeps >= 50 dB (tests, bench/full_resolution.py) and bakes in less than half the time of 65
-#: (118k vs 275k network evaluations, the fixed cost of every photo).
+#: FiveK inputs, fitted lattice, min / mean dB vs exact mode; `python bench/lattice_size.py`,
+#: bench/results/lattice_size.md): 33 -> 48.5 / 52.4, 41 -> 50.3 / 53.7, 49 -> 51.7 / 55.0,
+#: 65 -> 53.5 / 56.6 — sampled at the nodes only, 65 gives 49.2 / 52.3. 49 keeps >= 50 dB on
+#: those photos and bakes in less than half the time of 65 (118k vs 275k network evaluations,
+#: the fixed cost of every photo).
 DEFAULT_LUT_SIZE = 49
 
 
@@ -178,6 +179,8 @@ def fit_lattice(
     preconditioned steps with smooth 0.1 give 51.7 / 55.6 dB, 8 levels; 10 plain steps with
     smooth 1e-3 (the earlier default) 51.5 / 55.3 dB, 7 levels; the same preconditioned
     steps with smooth 1e-3 fit the sampled colours too closely: 51.8 / 55.6 dB but 14 levels.
+    On the 153 shared photos the default is 50.3 / 58.8 dB, worst 19 levels on 7 of 786k pixels
+    (``python bench/lattice_size.py --photos``).
 
     samples: (N, 3) float32 colours in [0, 1] (a downscaled copy of the photo).
     photo_only: evaluate the network exactly only at the nodes the photo's colours need (see
