@@ -81,17 +81,17 @@ def _fn(module: str, *names: str) -> tuple[str, ...]:
 MODULES: dict[str, Module] = {
     "pipeline": Module(
         "src/csrnet/pipeline.py",
-        ("tests/unit/test_pipeline.py", "tests/unit/test_pipeline_contract.py"),
+        ("tests/unit/test_pipeline.py",),
         deselect=("tests/unit/test_pipeline.py::test_enhance_path_does_not_import_torch",),  # a subprocess: runs the unmutated install
     ),
     "lattice": Module(
         "src/csrnet/kernels/lattice.py",
-        ("tests/unit/test_pipeline.py", "tests/unit/kernels/test_lattice_bake.py"),
+        ("tests/unit/test_pipeline.py",),
         deselect=("tests/unit/test_pipeline.py::test_enhance_path_does_not_import_torch",),
     ),
     "lut": Module(
         "src/csrnet/kernels/lut.py",
-        ("tests/unit/kernels/test_lut_kernel.py", "tests/unit/kernels/test_lut_apply.py"),
+        ("tests/unit/kernels/test_lut_kernel.py", "tests/unit/io/test_cube_apply.py"),
         note="Python side only; the C kernel (_lut.c) is not mutated",
     ),
     "photo": Module(

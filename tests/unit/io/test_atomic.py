@@ -117,8 +117,11 @@ def test_temporaries_of_dead_processes_are_removed_and_counted(tmp_path):
 
 
 def test_temporaries_of_live_processes_and_other_files_are_kept(tmp_path):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # default signal handling (a parent started with nohup would make it ignore SIGHUP): any signal ends it
+    code = "import signal, time; [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGHUP, signal.SIGINT)]; print(flush=True); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
+        sleeper.stdout.readline()  # ready
         mine = _temporary(tmp_path, os.getpid())
         theirs = _temporary(tmp_path, sleeper.pid)
         keep = [tmp_path / "photo.jpg", tmp_path / ".photo.jpg.123.tmp", tmp_path / ".photo.jpg.123.0123abcd.tmp.bak"]

@@ -13,6 +13,7 @@ from csrnet.errors import OutputExistsError, PhotoError, TooLargeError, Unsuppor
 from csrnet.io import formats
 from csrnet.io.formats import default_output, detect_format, input_extensions, output_formats, read_photo, write_photo
 from csrnet.io.photo import Photo
+from tests.conftest import need_module
 
 
 def _encoded(fmt: str, size=(12, 8), mode="RGB", **save) -> bytes:
@@ -50,6 +51,7 @@ def test_raw_is_told_by_its_name_when_the_content_is_tiff_or_unknown(tmp_path):
 def test_unknown_empty_or_missing_files_have_no_format(tmp_path):
     assert detect_format(_file(tmp_path, "a.jpg", b"hello, not an image at all")) is None
     assert detect_format(_file(tmp_path, "b.jpg", b"")) is None
+    assert detect_format(_file(tmp_path, "c.dng", b"")) is None  # an empty file is no RAW, whatever its name
     assert detect_format(tmp_path / "missing.jpg") is None
     assert detect_format(tmp_path) is None
 
@@ -188,3 +190,15 @@ def test_every_format_row_is_consistent():
     for f in formats.FORMATS:
         assert f.extension == f.extensions[0] and all(e.startswith(".") and e == e.lower() for e in f.extensions)
         assert (f.writer is None) == (f.key not in output_formats())
+
+
+def test_heic_is_read_even_before_anything_registered_pillow_heifs_opener(tmp_path, monkeypatch):
+    pillow_heif = need_module("pillow_heif")
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "a.heic"
+    Image.new("RGB", (16, 8), (200, 100, 50)).save(path, format="HEIF")
+    # a fresh process: Pillow knows no HEIF until csrnet registers the opener
+    monkeypatch.setattr(Image, "ID", [i for i in Image.ID if i != "HEIF"])
+    monkeypatch.delitem(Image.OPEN, "HEIF")
+    photo = read_photo(path)
+    assert photo.format == "heif" and photo.size == (16, 8)
