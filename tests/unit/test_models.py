@@ -1,4 +1,5 @@
-"""The bundled default model: loads without torch, its card matches its weights, it helps held-out photos."""
+"""The bundled global models: loads without torch, cards match the weights, and what they do to
+held-out photos, measured here (thresholds just under the measured figures, which the docstrings give)."""
 
 import re
 import subprocess
@@ -14,12 +15,13 @@ from csrnet.weights import bundled_dir, sha256_file
 
 from tests.conftest import ROOT
 
-MARGIN = 2.0  # dB; measured 8.0 vs 4.3 dB mean gain at the commit that shipped `exposure`
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.mark.parametrize("name", ["auto", "exposure"])
-def test_bundled_and_card_matches_hash(name):
+def test_bundled_card_names_the_weights_hash_and_shows_its_figures(name):
+    """The card belongs to these weights (hash) and shows the figures stored with them. What the model
+    does is measured below on held-out photos, not read from its metadata."""
     assert name in csrnet.list_models()
     model = csrnet.load_model(name)
     assert model.arch == "csrnet" and model.num_parameters == 36489
@@ -29,57 +31,97 @@ def test_bundled_and_card_matches_hash(name):
     assert (ROOT / "docs" / f"{name}_before_after.png").exists()
     for key in ("training_data", "training_licenses", "command", "metrics"):
         assert key in model.meta
-    metrics = model.meta["metrics"]
-    if name == "auto":  # the default leaves good photos alone (issue 4's do-no-harm figure)
-        assert metrics["do_no_harm_psnr"] >= 30.0
-    else:  # the exposure specialist: +6 dB on held-out exposure faults (it moves clean photos more; see its card)
-        assert metrics["heldout_gain_db"] >= 6.0
-        assert f"{metrics['mix_restored_psnr']} dB" in card
-    assert metrics["heldout_degraded_restored_psnr"] > metrics["heldout_degraded_identity_psnr"]
-    assert metrics["fivek_model_psnr"] > metrics["fivek_identity_psnr"] + 2
-    assert f"{metrics['do_no_harm_psnr']} dB" in card  # the card shows the measured numbers
+    assert f"{model.meta['metrics']['do_no_harm_psnr']} dB" in card
 
 
 def _psnr(a, b):
     return 10 * np.log10(255**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
 
-def test_improves_held_out_degraded_photos():
-    """Exposure faults on the example photos, which were never trained on (scripts/train_default.py
-    holds them out), are clearly corrected; random chains of milder faults improve on average."""
+def _to8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _held_out(count: int | None = None) -> list[np.ndarray]:
+    """The bundled global models' held-out shared photos (never trained on: csrnet.training.heldout),
+    at the 384-px long edge they are measured at, 8-bit; the first ``count`` by name."""
+    from csrnet.training.heldout import load_small, split
+
+    from tests.conftest import PHOTOS, need_shared
+
+    need_shared()
+    _, held = split(sorted(PHOTOS.glob("*.jpg")), EXAMPLES)
+    assert len(held) == 40
+    return [_to8(load_small(p)) for p in held[:count]]
+
+
+@pytest.mark.shared
+def test_auto_keeps_clean_held_out_photos_above_31_5_db():
+    """Do-no-harm, measured: 12 clean held-out photos, output vs input, mean 32.27 dB (40 photos: 32.42, the README's)."""
     model = csrnet.load_model("auto")
-    rng = np.random.default_rng(123)
-    exposure_gains, chain_gains = [], []
-    for path in sorted(EXAMPLES.glob("gcompris_*.jpg")):
-        im = Image.open(path).convert("RGB")
-        im.thumbnail((384, 384))
-        clean = np.asarray(im)
-        for ev in (-1.5, 1.0):
-            bad = np.clip(exposure(clean.astype(np.float32) / 255, ev) * 255 + 0.5, 0, 255).astype(np.uint8)
-            exposure_gains.append(_psnr(csrnet.enhance(bad, model), clean) - _psnr(bad, clean))
-        for _ in range(6):
-            bad, _ops = random_degradation(clean.astype(np.float32) / 255, rng)
-            bad = np.clip(bad * 255 + 0.5, 0, 255).astype(np.uint8)
-            chain_gains.append(_psnr(csrnet.enhance(bad, model), clean) - _psnr(bad, clean))
-    assert np.mean(exposure_gains) > 2.0, exposure_gains
-    assert np.median(chain_gains) > -3.0, chain_gains  # the weak spot (mild faults get over-corrected), see the card
+    scores = [_psnr(csrnet.enhance(c, model), c) for c in _held_out(12)]
+    assert np.mean(scores) >= 31.5, scores
 
 
-def test_exposure_model_recovers_more_exposure_than_auto():
-    """On held-out example photos put 0.75-1.5 EV off, the exposure specialist lands closer to the
-    original than `auto` (which hedges between seven kinds of fault); both beat identity."""
+@pytest.mark.shared
+@pytest.mark.parametrize("ev", [-1.5, 1.0])
+def test_auto_gains_over_3_5_db_on_held_out_exposure_faults(ev):
+    """12 held-out photos put -1.5 EV / +1 EV off: identity 15.03 / 16.32 dB, auto 19.31 / 20.53 dB
+    (mean gains 4.28 / 4.21 dB, measured)."""
+    model = csrnet.load_model("auto")
+    gains = []
+    for clean in _held_out(12):
+        bad = _to8(exposure(clean.astype(np.float32) / 255, ev))
+        gains.append(_psnr(csrnet.enhance(bad, model), clean) - _psnr(bad, clean))
+    assert np.mean(gains) >= 3.5, gains
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_exposure_model_lands_over_5_5_db_closer_than_auto_on_exposure_faults():
+    """12 held-out photos at -1.5 and +1 EV: `exposure` 29.95 / 23.01 dB, `auto` 19.31 / 20.53 dB from
+    the originals (mean difference 6.56 dB, measured)."""
     models = {name: csrnet.load_model(name) for name in ("auto", "exposure")}
-    gains: dict[str, list[float]] = {name: [] for name in models}
-    for path in sorted(EXAMPLES.glob("gcompris_*.jpg")):
-        im = Image.open(path).convert("RGB")
-        im.thumbnail((384, 384))
-        clean = np.asarray(im)
-        for ev in (-1.5, -0.75, 0.75, 1.0):
-            bad = np.clip(exposure(clean.astype(np.float32) / 255, ev) * 255 + 0.5, 0, 255).astype(np.uint8)
+    scores: dict[str, list[float]] = {name: [] for name in models}
+    for clean in _held_out(12):
+        for ev in (-1.5, 1.0):
+            bad = _to8(exposure(clean.astype(np.float32) / 255, ev))
             for name, model in models.items():
-                gains[name].append(_psnr(csrnet.enhance(bad, model), clean) - _psnr(bad, clean))
-    assert np.mean(gains["auto"]) > 1.0, gains
-    assert np.mean(gains["exposure"]) > np.mean(gains["auto"]) + MARGIN, gains
+                scores[name].append(_psnr(csrnet.enhance(bad, model), clean))
+    assert np.mean(scores["exposure"]) - np.mean(scores["auto"]) >= 5.5, scores
+
+
+@pytest.mark.shared
+def test_auto_moves_fivek_inputs_over_5_5_db_toward_expert_c():
+    """Out of distribution: the first 6 shared FiveK pairs, identity 16.91 dB, auto 23.14 dB (+6.23,
+    measured; all 18 pairs: 17.52 -> 21.24 dB)."""
+    from tests.conftest import PAIRS, need_shared
+
+    need_shared()
+    model = csrnet.load_model("auto")
+    gains = []
+    for p in sorted((PAIRS / "input").glob("*.png"))[:6]:
+        x = np.asarray(Image.open(p).convert("RGB"))
+        y = np.asarray(Image.open(PAIRS / "target" / p.name).convert("RGB"))
+        gains.append(_psnr(csrnet.enhance(x, model), y) - _psnr(x, y))
+    assert np.mean(gains) >= 5.5, gains
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_auto_gains_at_least_0_15_db_on_the_random_fault_mix_of_all_held_out_photos():
+    """The README's mix: 40 held-out photos x 3 random chains of 1-3 faults (scripts/train_default.py's
+    seed), identity 22.35 dB, auto 22.62 dB (+0.27, measured). On fewer photos it can be a loss (the
+    first 12: -0.56 dB), so this one takes them all."""
+    model = csrnet.load_model("auto")
+    rng = np.random.default_rng(1000)
+    ident, restored = [], []
+    for clean in _held_out():
+        for _ in range(3):
+            bad = _to8(random_degradation(clean.astype(np.float32) / 255, rng)[0])
+            ident.append(_psnr(bad, clean))
+            restored.append(_psnr(csrnet.enhance(bad, model), clean))
+    assert np.mean(restored) - np.mean(ident) >= 0.15, (np.mean(ident), np.mean(restored))
 
 
 def test_readme_first_command_runs_offline(tmp_path):
