@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import runs
-from .console import EXIT_FAILED, EXIT_OK, fail, one_line, quiet_library_warnings
+from .console import EXIT_FAILED, EXIT_OK, abort, fail, one_line, quiet_library_warnings
 from .errors import CsrnetError
 from .arch import architectures
 from .io.formats import output_formats
@@ -29,7 +29,7 @@ class _Group(click.Group):
         except CsrnetError as e:
             fail(str(e))
         except KeyboardInterrupt:
-            fail("interrupted", EXIT_FAILED)
+            abort("interrupted")
         except BrokenPipeError:  # `csrnet models --card | head`: the reader left; nothing to report
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again

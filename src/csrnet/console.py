@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 
 import click
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "fail", "on_sigint", "one_line", "quiet_library_warnings"]
+from .io.atomic import remove_open_temporaries
+
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "abort", "fail", "on_sigint", "one_line", "quiet_library_warnings"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -26,6 +29,17 @@ def one_line(text: str) -> str:
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     click.echo(f"csrnet: error: {one_line(message)}", err=True)
     sys.exit(code)
+
+
+def abort(message: str, code: int = EXIT_FAILED) -> None:
+    """End the process now (a second Ctrl-C): one error line, the temporaries of files still being
+    written removed, and no wait for worker threads (a normal exit would join them, i.e. wait for
+    the files in progress)."""
+    click.echo(f"csrnet: error: {one_line(message)}", err=True)
+    remove_open_temporaries()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def quiet_library_warnings() -> None:

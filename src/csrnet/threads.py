@@ -116,5 +116,11 @@ def parallel_files(workers: int) -> Iterator[ThreadPoolExecutor]:
     def mark() -> None:
         _FILE_WORKERS.active = True
 
-    with threadpool_limits(limits=1), ThreadPoolExecutor(workers, initializer=mark) as pool:
-        yield pool
+    with threadpool_limits(limits=1):
+        pool = ThreadPoolExecutor(workers, initializer=mark)
+        try:
+            yield pool
+        except BaseException:  # Ctrl-C or an error: do not wait for the files in progress
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)

@@ -192,11 +192,9 @@ def test_second_ctrl_c_aborts_at_once(batch, tmp_path) -> None:
     assert outputs(out) == {first: reference[first]}  # the 2nd output's temporary removed, nothing partial
 
 
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="with --jobs > 1 the KeyboardInterrupt of a second Ctrl-C waits in the file pool's "
-                          "shutdown for the files in progress (csrnet.threads.parallel_files), so it aborts nothing")
 def test_second_ctrl_c_aborts_at_once_with_parallel_files(batch, tmp_path) -> None:
-    """As above with two file workers: the held file is in a worker thread, not the main one."""
+    """As above with two file workers: the held file is in a worker thread, not the main one, and the
+    abort must not wait for it (the pool's shutdown used to join it: 39 s here, until the pause timed out)."""
     _, reference, args = batch
     out = tmp_path / "out"
     parallel = [*args[: args.index("--jobs")], "--jobs", "2", "-o", out]
@@ -208,8 +206,9 @@ def test_second_ctrl_c_aborts_at_once_with_parallel_files(batch, tmp_path) -> No
         _, rest = proc.communicate(timeout=15)
     stderr = head + rest.decode()
     assert proc.returncode == 1 and stderr.splitlines()[-1] == "csrnet: error: interrupted", stderr
-    done = {n: b for n, b in outputs(out).items() if not n.startswith(".")}  # temporaries: the next run's to remove
-    assert done == {n: reference[n] for n in done}
+    files = outputs(out)
+    assert not [n for n in files if n.startswith(".")], files  # the held file's temporary removed by the abort
+    assert files == {n: reference[n] for n in files}  # whatever finished is complete
 
 
 def test_two_processes_on_one_folder(batch, tmp_path) -> None:

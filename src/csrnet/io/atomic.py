@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import OutputExistsError
 from ..testpoint import checkpoint
 
-__all__ = ["atomic_write", "remove_stale_temporaries", "TEMPORARY_NAME"]
+__all__ = ["atomic_write", "remove_open_temporaries", "remove_stale_temporaries", "TEMPORARY_NAME"]
+
+_OPEN: set[Path] = set()  # temporaries being written now, by any thread (remove_open_temporaries)
+_OPEN_LOCK = threading.Lock()
 
 
 def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool = False) -> None:
@@ -24,6 +28,8 @@ def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool
     # The name is cut to 40 characters (<= 160 bytes): a full 255-byte name plus the
     # suffix would exceed the file system's limit and make a valid output unwritable.
     tmp = path.with_name(f".{path.name[:40]}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    with _OPEN_LOCK:
+        _OPEN.add(tmp)
     try:
         write(tmp)
         checkpoint("atomic.written")  # test-only pause point (csrnet.testpoint); nothing when unset
@@ -40,7 +46,24 @@ def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool
                 os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        with _OPEN_LOCK:
+            _OPEN.discard(tmp)
     checkpoint("atomic.done")
+
+
+def remove_open_temporaries() -> int:
+    """Delete the temporaries other threads are writing right now (for an abort that will not wait
+    for them: a second Ctrl-C); returns the count. Their outputs never appear under the final name."""
+    with _OPEN_LOCK:
+        paths = list(_OPEN)
+    removed = 0
+    for tmp in paths:
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 #: Temporary files of :func:`atomic_write`: ``.<name>.<pid>.<8 hex>.tmp``.
