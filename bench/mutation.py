@@ -212,6 +212,10 @@ def _scratch_project(name: str, mod: Module, worktree: bool) -> tuple[Path, Path
         f"pytest_add_cli_args = {_toml_list(args)}\n"
         'also_copy = ["examples", "docs", "bench"]\n'
         "use_git_change_detection = false\n"
+        # fork each mutant from a server that never ran a test: forking the process that ran them (mutmut's
+        # default) copies locks held by its worker threads, and a mutant's tests then hang on them (seen in
+        # the TIFF/RAW metadata tests) and would be counted as timeouts, i.e. as killed
+        'process_isolation = "forkserver"\n'
     )
     (project / "pyproject.toml").write_text(text, "utf-8")
     return scratch, project
@@ -330,6 +334,11 @@ def write_report(rows: list[dict], command: str) -> Path:
         "Kill rate = (killed + timeout) / (mutants - judged equivalent).",
         "",
         table(rows),
+    ]
+    missing = [m for m in MODULES if m not in {r["module"] for r in rows}]
+    if missing:
+        out += [f"Not run yet (no result in bench/results/mutation.json): {', '.join(missing)}.", ""]
+    out += [
         "## Modules, tests and scope",
         "",
     ]
@@ -364,7 +373,14 @@ def write_report(rows: list[dict], command: str) -> Path:
     return path
 
 
+def _terminate(signum, frame):  # kill/SIGTERM: unwind, so the scratch project is removed
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--module", action="append", choices=list(MODULES), help="run this module (repeatable; default: all)")
     p.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
