@@ -65,6 +65,7 @@ import torch.nn.functional as F
 
 from ..arch import get_architecture
 from ..errors import CsrnetError
+from ..io.atomic import remove_stale_temporaries
 from ..kernels.resize import downscale
 from ..testpoint import checkpoint
 from ..threads import default_threads as cpu_threads
@@ -143,8 +144,9 @@ def _to_chw(image: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def _atomic_torch_save(obj: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then os.replace (never half-written)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """torch.save to a temporary file in the same folder, fsync, then os.replace (never half-written).
+    The temporary is named as csrnet.io.atomic's, so a killed run's is removed by the next run."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
@@ -494,6 +496,7 @@ def _train(
 
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir.mkdir(exist_ok=True)
+    remove_stale_temporaries([ckpt_dir])  # a killed run's half-saved checkpoint
     logger = _Logger(out, start)
     identity_psnr = float(np.mean([psnr8(ex.x, ex.y) for ex in val_data])) if val_data else None
     step_loss = _paper_loss if recipe == "paper" else _fast_loss

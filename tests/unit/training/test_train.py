@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ torch = need_module("torch")
 
 import csrnet  # noqa: E402
 from csrnet.errors import CsrnetError  # noqa: E402
+from csrnet.testpoint import pause_environ, wait_paused  # noqa: E402
 from csrnet.training.train import train  # noqa: E402
 
 PAIRS = ("a4514", "a4553", "a4725")  # three dark FiveK inputs, identity PSNR ~15.5 dB
@@ -88,22 +87,27 @@ def test_resume_after_sigkill_equals_uninterrupted(few_pairs: Path, tmp_path: Pa
         "import torch; torch.set_num_threads(1); from csrnet.training.train import train; "
         f"train({str(few_pairs)!r}, {str(run)!r}, **{settings!r})"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    # Killed at a known state (csrnet.testpoint): the 3rd checkpoint (iteration 15) written to its
+    # temporary but not yet in place, so last.pt holds iteration 10 and a stale temporary lies beside it.
+    pauses = tmp_path / "pauses"
+    pauses.mkdir()
+    env = pause_environ(pauses, "train.written:3", base=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        wait_paused(pauses, "train.written:3", timeout=120, alive=lambda: proc.poll() is None)
+    finally:
+        proc.kill()
+        proc.wait()
     ckpt = run / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 60
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    state = torch.load(ckpt, weights_only=True)
-    assert 0 < state["iteration"] < 40, "the run must be killed part-way for this test to mean anything"
+    assert torch.load(ckpt, weights_only=True)["iteration"] == 10
+    assert len(list(ckpt.parent.glob(".last.pt.*.tmp"))) == 1  # the 3rd checkpoint, never put in place
 
     resumed = csrnet.load_model(train(few_pairs, run, resume=True, **settings))
     assert resumed.meta["training"]["iters"] == 40
     for name, t in full.tensors.items():
         np.testing.assert_allclose(resumed.tensors[name], t, rtol=0, atol=1e-6, err_msg=name)
     assert [r["iter"] for r in _log(run)] == [str(i) for i in range(1, 41)]
+    assert sorted(p.name for p in ckpt.parent.iterdir() if p.name.startswith(".")) == []  # the stale temporary removed
 
 
 def test_freeze_base_changes_only_the_conditional_branch(few_pairs: Path, tmp_path: Path) -> None:
