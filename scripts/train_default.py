@@ -56,10 +56,28 @@ def exposure_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     return OPERATIONS["exposure"](x, rng), ["exposure"]
 
 
+def camera_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """A camera-like rendition (csrnet.training.rendition, fitted to the FiveK pairs), named like random_degradation's."""
+    from csrnet.training.rendition import camera_rendition
+
+    return camera_rendition(x, rng), ["camera"]
+
+
+#: The ``camera`` recipe's faults (the default model ``auto``): camera renditions most of the time,
+#: exposure faults (so the specialist ``exposure`` is not needed for them) and the random mix of
+#: global faults. Every fourth example is left clean besides (write_pairs' identity_every).
+CAMERA_MIX = (("camera", 0.55), ("exposure", 0.25), ("mix", 0.20))
+
+
+def camera_mix_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    names, weights = zip(*CAMERA_MIX)
+    return fault_maker(str(rng.choice(names, p=np.array(weights) / sum(weights))))(x, rng)
+
+
 def fault_maker(faults: str):
     from csrnet.training.degrade import random_degradation
 
-    return {"mix": random_degradation, "exposure": exposure_fault}[faults]
+    return {"mix": random_degradation, "exposure": exposure_fault, "camera": camera_fault, "camera-mix": camera_mix_fault}[faults]
 
 
 def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identity_every: int, faults: str = "mix") -> list[dict]:
@@ -109,7 +127,7 @@ def measure(model, held: list[Path], seed: int, faults: str = "mix") -> dict:
     import csrnet
     from csrnet.training.data import find_pairs, read_rgb
 
-    ident, restored = _held_out_gain(model, held, seed, fault_maker(faults))
+    ident, restored = _held_out_gain(model, held, seed, fault_maker("camera" if faults == "camera-mix" else faults))
     harm = [psnr8(csrnet.enhance(t, model), t) for t in (to8(load_small(p)) for p in held)]
     fivek_id, fivek_out = [], []
     for pair in find_pairs(SHARED / "data" / "fivek_pairs"):
@@ -128,6 +146,9 @@ def measure(model, held: list[Path], seed: int, faults: str = "mix") -> dict:
     if faults != "mix":
         mix_ident, mix_restored = _held_out_gain(model, held, seed, fault_maker("mix"))
         out.update(mix_identity_psnr=round(mix_ident, 2), mix_restored_psnr=round(mix_restored, 2))
+    if faults == "camera-mix":
+        exp_ident, exp_restored = _held_out_gain(model, held, seed, fault_maker("exposure"))
+        out.update(exposure_identity_psnr=round(exp_ident, 2), exposure_restored_psnr=round(exp_restored, 2))
     return out
 
 
@@ -180,6 +201,14 @@ KINDS = {
         purpose="to undo common global faults of\nwell-exposed photos: exposure ±2 EV, gamma, contrast, black/white point, white-balance casts,\n"
                 "saturation and tone curves, 1–3 at a time (`csrnet.training.degrade`)",
         variants="then 1–3 random degradations", row="degraded held-out photos (3 random degradations each)"),
+    "camera-mix": dict(
+        name="auto", title="csrnet's bundled default model",
+        summary="default: takes flat, dark camera renditions to a finished look; undoes exposure and other global faults",
+        purpose="to take camera renditions of\nphotos (darker, flatter, duller, off in white balance: `csrnet.training.rendition`, fitted to how the\n"
+                "FiveK camera renditions differ from the experts' versions) to the finished photo, and to undo exposure\n"
+                "faults (±2 EV) and random global faults (`csrnet.training.degrade`)",
+        variants="then a camera rendition (55 %), an exposure fault (25 %) or 1–3 random faults (20 %)",
+        row="held-out camera renditions (3 per photo)"),
     "exposure": dict(
         name="exposure", title="csrnet's bundled exposure model",
         summary="undoes exposure faults: photos up to 2 EV too dark or too bright",
@@ -209,6 +238,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=None, help="stop early after this much wall time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", type=Path, default=None, help="run folder (default: a temporary one)")
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="skip training: measure these weights (a finished run of the same recipe) and write the card")
+    ap.add_argument("--out", type=Path, default=MODELS, help="where NAME.safetensors and NAME.md go (default: the bundled models)")
     args = ap.parse_args()
     from csrnet.training.train import train
     from csrnet.weights import load_model, save_model, sha256_file
@@ -221,10 +253,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix=f"csrnet-{name}-"))
     run = args.run or work / "run"
     t0 = time.time()
-    write_pairs(train_photos, work / "pairs", args.variants, args.seed, identity_every=4, faults=args.faults)
-    weights = train(work / "pairs", run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
-                    max_seconds=args.minutes * 60 if args.minutes else None, val_fraction=0.05)
-    minutes = (time.time() - t0) / 60
+    if args.weights:  # measured and carded again, not trained: the minutes are the training run's
+        weights, minutes = args.weights, float(load_model(args.weights).meta.get("train_minutes", 0.0))
+    else:
+        write_pairs(train_photos, work / "pairs", args.variants, args.seed, identity_every=4, faults=args.faults)
+        weights = train(work / "pairs", run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
+                        max_seconds=args.minutes * 60 if args.minutes else None, val_fraction=0.05)
+        minutes = (time.time() - t0) / 60
     model = load_model(weights)
     metrics = measure(model, held, args.seed, args.faults)
     lic_counts: dict[str, int] = {}
@@ -236,15 +271,18 @@ def main() -> None:
         training_data=f"{len(train_photos)} photos of ../shared/data/photos x {args.variants} degradations (held out: {len(held)})",
         training_licenses=lic_counts,
         license="weights: CC-BY-SA-4.0 (share-alike terms of some training photos; see the card)",
-        command=" ".join(["python", "scripts/train_default.py"] + sys.argv[1:]),
+        command=model.meta.get("command") if args.weights else " ".join(["python", "scripts/train_default.py"] + sys.argv[1:]),
         train_minutes=round(minutes, 1),
         metrics=metrics,
     )
-    MODELS.mkdir(exist_ok=True)
-    dst = save_model(model, MODELS / f"{name}.safetensors")
-    sheet(model, held, ROOT / "docs" / f"{name}_before_after.png", args.seed, args.faults, name)
+    args.out.mkdir(parents=True, exist_ok=True)
+    dst = save_model(model, args.out / f"{name}.safetensors")
+    sheet(model, held, (ROOT / "docs" if args.out == MODELS else args.out) / f"{name}_before_after.png", args.seed, args.faults, name)
     mix_row = "" if args.faults == "mix" else (
-        f"| random mixes of faults, 3 per photo (what `auto` is for) | {metrics['mix_identity_psnr']} dB | {metrics['mix_restored_psnr']} dB |\n")
+        f"| random mixes of faults, 3 per photo | {metrics['mix_identity_psnr']} dB | {metrics['mix_restored_psnr']} dB |\n")
+    if args.faults == "camera-mix":
+        mix_row += (f"| exposure faults (±2 EV), 3 per photo | {metrics['exposure_identity_psnr']} dB "
+                    f"| {metrics['exposure_restored_psnr']} dB |\n")
     card = f"""# `{name}` — {kind['title']}
 
 CSRNet (36,489 parameters), trained by this repository's own code {kind['purpose']}, with every fourth example left
@@ -269,7 +307,7 @@ undegraded so good photos are left alone.
 {limitations(args.faults, metrics)}
 ![before/after](../../../docs/{name}_before_after.png)
 """
-    (MODELS / f"{name}.md").write_text(card)
+    (args.out / f"{name}.md").write_text(card)
     print(card)
     shutil.rmtree(work / "pairs", ignore_errors=True)
 
