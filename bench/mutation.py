@@ -96,7 +96,8 @@ MODULES: dict[str, Module] = {
     ),
     "photo": Module(
         "src/csrnet/io/photo.py",
-        ("tests/unit/io/test_photo.py", "tests/unit/io/test_formats.py", "tests/unit/io/test_photo_metadata.py"),
+        ("tests/unit/io/test_photo.py", "tests/unit/io/test_formats.py", "tests/unit/io/test_photo_metadata.py",
+         "tests/unit/io/test_exif_subdirectories.py"),
     ),
     "marks": Module("src/csrnet/io/marks.py", ("tests/unit/io/test_marks.py",)),
     "formats": Module(

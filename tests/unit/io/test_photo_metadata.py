@@ -35,6 +35,7 @@ def test_reason_is_the_first_line_cut_at_200_characters():
 
 def test_size_guard_counts_pixels_and_refuses_empty_images(tmp_path):
     check_size(tmp_path, 100, 10, 1000)  # exactly at the limit
+    check_size(tmp_path, 1, 1, 1000)  # the smallest image
     with pytest.raises(TooLargeError, match="101x10 pixels is over the limit of 1,000"):
         check_size(tmp_path, 101, 10, 1000)
     for w, h in ((0, 10), (10, 0)):
@@ -70,6 +71,10 @@ def test_curv_table_is_interpolated_linearly():
 def test_parametric_curves_follow_icc_1(func, params, expected):
     got = P._trc(_para(func, *params))(X)
     np.testing.assert_allclose(got, expected(X), atol=2e-4)  # s15.16 parameters
+
+
+def test_parametric_parameters_are_s15_16_fixed_point():
+    assert P._trc(_para(0, 2.0))(np.array([0.5]))[0] == pytest.approx(0.25, abs=1e-12)
 
 
 def test_unknown_curve_types_are_refused():
@@ -116,12 +121,44 @@ def test_unusable_profiles_are_ignored_with_a_warning():
     assert out.icc_profile is None and out.pixels is pixels
 
 
-def test_16_bit_with_a_lut_profile_is_unsupported():
+def test_16_bit_with_a_lut_profile_is_unsupported_and_named():
     lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(Exception, match="not supported"):
+        with pytest.raises(Exception, match=r"\(Lab identity built-in\) is not supported"):
             P._array_to_srgb(np.zeros((2, 2, 3), np.uint16), lab)
+
+
+def test_srgb_is_recognised_by_its_colorimetry_not_its_bytes():
+    from tests.helpers import icc_v2
+
+    srgb = bytearray(srgb_profile())
+    srgb[24:36] = bytes(12)  # another creation date: other bytes, same colours
+    assert P.is_srgb(bytes(srgb))
+    matrix = P._matrix_shaper(srgb_profile()).matrix
+    assert not P.is_srgb(icc_v2(matrix, 2.2, "sRGB primaries, gamma 2.2"))
+    assert not P.is_srgb(icc_v2(matrix * 1.01, 2.2, "other primaries"))
+    srgb[36:40] = b"xxxx"  # not an ICC profile (no 'acsp' signature)
+    assert not P.is_srgb(bytes(srgb))
+
+
+def _linear_srgb_icc() -> bytes:
+    """sRGB's primaries with linear tone curves (curv with no entry): the pixels are linear-light sRGB."""
+    from tests.helpers import icc_v2
+
+    icc = bytearray(icc_v2(P._matrix_shaper(srgb_profile()).matrix, 1.0, "linear sRGB"))
+    tag = b"curv\0\0\0\0" + struct.pack(">IH", 1, 256)  # gamma 1.0 in 8.8 fixed point
+    assert tag in icc
+    return bytes(icc)
+
+
+def test_16_bit_linear_light_is_encoded_with_the_srgb_curve():
+    x = np.linspace(0, 1, 700 * 3)  # 700 rows: several strips of 256
+    img = np.round(x * 65535).astype(np.uint16).reshape(700, 1, 3)
+    out = P._array_to_srgb(img, _linear_srgb_icc())
+    lin = img / 65535.0
+    want = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)  # IEC 61966-2-1
+    assert np.abs(out.astype(np.float64) - want * 65535).max() <= 1.0
 
 
 # ---------------------------------------------------------------- IFD0 tags carried from TIFF-structured sources
