@@ -117,7 +117,7 @@ def main() -> None:
                                   "grey world": grey_world, "auto levels + gamma": levels_gamma}
     models = {}
     for name in ["auto", "exposure", *args.model]:
-        label = name if name in csrnet.list_models() else Path(name).stem
+        label = name if name in csrnet.list_models() else f"{Path(name).parent.name}/{Path(name).stem}"
         models[label] = csrnet.load_model(name)
         methods[f"model `{label}`"] = model_method(models[label])
     header = ["method", "FiveK PSNR", "FiveK ΔE2000", *[f"{k} PSNR" for k in sets if k != "FiveK"]]

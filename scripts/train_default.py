@@ -238,6 +238,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=None, help="stop early after this much wall time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", type=Path, default=None, help="run folder (default: a temporary one)")
+    ap.add_argument("--init", type=Path, default=None, help="start from these weights (longer training in steps)")
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the fast recipe's)")
     ap.add_argument("--weights", type=Path, default=None,
                     help="skip training: measure these weights (a finished run of the same recipe) and write the card")
     ap.add_argument("--out", type=Path, default=MODELS, help="where NAME.safetensors and NAME.md go (default: the bundled models)")
@@ -258,6 +260,7 @@ def main() -> None:
     else:
         write_pairs(train_photos, work / "pairs", args.variants, args.seed, identity_every=4, faults=args.faults)
         weights = train(work / "pairs", run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
+                        init=args.init, lr=args.lr,
                         max_seconds=args.minutes * 60 if args.minutes else None, val_fraction=0.05)
         minutes = (time.time() - t0) / 60
     model = load_model(weights)
