@@ -151,3 +151,31 @@ def test_missing_or_unreadable_folders_are_skipped(tmp_path):
     stale = _temporary(tmp_path, dead)
     assert remove_stale_temporaries([tmp_path / "missing", tmp_path]) == 1
     assert not stale.exists()
+
+
+# ---------------------------------------------------------------- an abort that does not wait (second Ctrl-C)
+def test_open_temporaries_are_removed_and_their_outputs_never_appear(tmp_path):
+    from csrnet.io.atomic import remove_open_temporaries
+
+    counts = []
+
+    def write_then_abort(tmp):
+        tmp.write_text("half")
+        (tmp_path / "not-ours.tmp").write_text("x")
+        counts.append(remove_open_temporaries())  # what the Ctrl-C handler does, here mid-write
+        counts.append(remove_open_temporaries())  # already gone: nothing more to remove
+
+    with pytest.raises(OSError):
+        atomic_write(tmp_path / "out.txt", write_then_abort)
+    assert counts == [1, 0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-ours.tmp"]
+
+
+def test_finished_writes_are_no_longer_open(tmp_path):
+    from csrnet.io.atomic import remove_open_temporaries
+
+    atomic_write(tmp_path / "a.txt", _writer("a"))
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "b.txt", lambda tmp: (_ for _ in ()).throw(RuntimeError("failed")))
+    assert remove_open_temporaries() == 0
+    assert (tmp_path / "a.txt").read_text() == "a"

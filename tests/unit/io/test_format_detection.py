@@ -202,3 +202,19 @@ def test_heic_is_read_even_before_anything_registered_pillow_heifs_opener(tmp_pa
     monkeypatch.delitem(Image.OPEN, "HEIF")
     photo = read_photo(path)
     assert photo.format == "heif" and photo.size == (16, 8)
+
+
+def test_raw_files_obey_max_pixels(tmp_path):
+    from tests.helpers import write_dng
+
+    path = tmp_path / "a.dng"
+    write_dng(path, np.full((64, 96, 3), 0.5, np.float32))
+    assert read_photo(path).format == "raw"
+    with pytest.raises(TooLargeError):
+        read_photo(path, max_pixels=100)
+
+
+def test_write_photo_default_quality_is_95(tmp_path):
+    default = write_photo(Photo(_noise(48, 48)), tmp_path / "d.jpg")
+    q95 = write_photo(Photo(_noise(48, 48)), tmp_path / "q.jpg", quality=95)
+    assert default.read_bytes() == q95.read_bytes()
