@@ -179,3 +179,22 @@ def test_finished_writes_are_no_longer_open(tmp_path):
         atomic_write(tmp_path / "b.txt", lambda tmp: (_ for _ in ()).throw(RuntimeError("failed")))
     assert remove_open_temporaries() == 0
     assert (tmp_path / "a.txt").read_text() == "a"
+
+
+def test_every_open_temporary_is_counted(tmp_path):
+    from csrnet.io.atomic import remove_open_temporaries
+
+    counts = []
+
+    def inner(tmp):
+        tmp.write_text("b")
+        counts.append(remove_open_temporaries())
+
+    def outer(tmp):
+        tmp.write_text("a")
+        with pytest.raises(OSError):
+            atomic_write(tmp_path / "b.txt", inner)
+
+    with pytest.raises(OSError):
+        atomic_write(tmp_path / "a.txt", outer)
+    assert counts == [2] and list(tmp_path.iterdir()) == []
