@@ -2,7 +2,7 @@
 
 Command (from the repository root, in the project's venv; mutmut 3 comes with the ``bench`` extra)::
 
-    python bench/mutation.py                    # every module (~1 h on 2 cores), report in bench/results/
+    python bench/mutation.py                    # every module, report in bench/results/ (see the report for times)
     python bench/mutation.py --module cube      # one module (repeat --module for several)
     python bench/mutation.py --list             # the modules, their source files and test subsets
     python bench/mutation.py --module cube --show-survivors   # print each surviving mutant's diff
