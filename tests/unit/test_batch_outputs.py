@@ -368,6 +368,22 @@ def test_n_workers_run_n_files_at_once(tmp_path, n):
     assert [r.status for r in results] == ["done"] * n, [r.message for r in results]
 
 
+def test_no_more_files_at_once_than_workers(tmp_path):
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def count(pixels):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threading.Event().wait(0.05)
+        with lock:
+            running[0] -= 1
+        return _invert(pixels)
+
+    results = run_batch(_jobs(tmp_path, 6), Retouch(count, {}), workers=2)
+    assert [r.status for r in results] == ["done"] * 6 and most[0] == 2
+
+
 def test_stop_lets_no_new_file_start(tmp_path):
     jobs = _jobs(tmp_path, 4)
     stop = threading.Event()
