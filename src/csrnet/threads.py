@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-__all__ = ["default_threads", "file_workers", "resolve", "run_blocks", "row_blocks", "network_threads", "parallel_files"]
+__all__ = ["default_threads", "file_workers", "lower_priority", "resolve", "run_blocks", "row_blocks", "network_threads",
+           "parallel_files"]
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_PID = 0
@@ -50,6 +51,18 @@ def file_workers() -> int:
     overlap one's decode/encode with the other's compute; each file's kernels still use every CPU, and
     more files at once multiply memory (a 24 MP photo holds ~330 MB) without adding cores."""
     return min(2, default_threads())
+
+
+def lower_priority(niceness: int = 10) -> None:
+    """Lower the calling thread's CPU priority by ``niceness`` (Linux: per-thread nice; threads it
+    starts later, such as csrnet's kept pool when this thread creates it, inherit it). For a server's
+    photo workers, so the thread answering light requests gets a core at once. A no-op where
+    unsupported; raising the priority again would need privileges, so use it on dedicated threads."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+    except (AttributeError, OSError):
+        pass
 
 
 def resolve(threads: int | None) -> int:

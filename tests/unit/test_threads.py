@@ -4,6 +4,7 @@ network on their own thread; the network gives the same numbers on any thread co
 from __future__ import annotations
 
 import os
+import threading
 import subprocess
 import sys
 
@@ -42,3 +43,32 @@ def test_csrnet_l_exact_same_on_any_thread_count():
     x = (np.random.default_rng(1).random((300, 700, 3)) * 255).astype(np.uint8)
     one = csrnet.enhance(x, model, exact=True, threads=1)
     assert np.array_equal(csrnet.enhance(x, model, exact=True, threads=3), one)
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"),
+                    reason="per-thread priorities are a Linux feature this platform lacks")
+def test_lower_priority_lowers_only_the_calling_thread_and_is_inherited():
+    """The web app's photo workers: their thread (and threads it starts) get a higher nice value; the
+    thread that answers light requests keeps its own."""
+    from csrnet.threads import lower_priority
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before, seen = nice(), {}
+
+    def child() -> None:
+        seen["child"] = nice()
+
+    def worker() -> None:
+        lower_priority(5)
+        seen["worker"] = nice()
+        t = threading.Thread(target=child)
+        t.start()
+        t.join()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == {"worker": min(19, before + 5), "child": min(19, before + 5)}
+    assert nice() == before

@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,7 +48,7 @@ from ..errors import CsrnetError, MissingDependencyError, TooLargeError
 from ..io.formats import FORMATS, default_output, detect_format, media_type, output_formats
 from ..io.photo import DEFAULT_MAX_PIXELS
 from ..looks import look_text
-from ..threads import file_workers
+from ..threads import file_workers, lower_priority
 from ..weights import list_models, load_model
 from .guards import LOOPBACK_HOSTS, OriginCheck, PixelBudget, UploadLimit, release_memory
 
@@ -116,7 +117,10 @@ def create_app(
     _require_form_parser()
     models: dict[str, Any] = {}  # name -> Model, loaded once
     models_lock = threading.Lock()
-    work_slots = threading.BoundedSemaphore(max(1, file_workers() if jobs is None else jobs))
+    # Photo jobs run on their own threads, at a lower CPU priority (their kernels' threads inherit it),
+    # so the event loop answering light requests (/api/models, the page) gets a core at once.
+    photo_workers = ThreadPoolExecutor(max(1, file_workers() if jobs is None else jobs),
+                                       thread_name_prefix="csrnet-web-photo", initializer=lower_priority)
     budget = PixelBudget(pixel_budget or max_pixels)
     hosts = list(allowed_hosts or LOOPBACK_HOSTS)
 
@@ -161,8 +165,7 @@ def create_app(
         try:
             if not heavy:
                 return work()
-            with work_slots:
-                return work()
+            return photo_workers.submit(work).result()  # waits in FastAPI's thread, runs in a photo worker
         except _HttpError as e:
             return _error(e.status, str(e))
         except CsrnetError as e:
