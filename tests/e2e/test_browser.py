@@ -21,6 +21,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+import csrnet
 import pytest
 from PIL import Image, ImageOps
 
@@ -199,7 +201,8 @@ def test_choose_enhance_split_strength_zoom(page, server, photos):
     # models by a human name with a one-line "use it for"; the CLI's strength range
     options = page.eval_on_selector_all("#model option", "os => os.map(o => [o.value, o.textContent])")
     assert ["auto", "Auto (default)"] in options and ["exposure", "Exposure"] in options
-    assert page.text_content("#modelHelp").startswith("Undoes exposure")
+    summary = csrnet.load_model("auto").description.removeprefix("default:").strip()  # the card's one line
+    assert page.text_content("#modelHelp") == summary[0].upper() + summary[1:]
     assert (attr(page, "#strength", "min"), attr(page, "#strength", "max")) == ("0", "2")
     assert page.is_disabled("#enhance") and page.is_disabled("#download") and page.is_disabled("#cube")
 
@@ -325,7 +328,7 @@ def test_model_change_mid_preview_shows_only_the_model_on_screen(page, server, p
     assert "After: Exposure" in page.text_content("#afterInfo")
     shown = canvas(page, "after")
     want, stale = server_preview(server, photos["wide"], "exposure"), server_preview(server, photos["wide"], "auto")
-    assert np.abs(want - stale).mean() > 10  # the two models differ clearly on this photo
+    assert np.abs(want - stale).mean() > 3  # the two models differ clearly on this photo (5.4 levels with auto of issue 18)
     assert np.abs(shown - want).mean() < 1.0
     page.unroute("**/api/enhance")
 

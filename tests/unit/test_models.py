@@ -56,31 +56,45 @@ def _held_out(count: int | None = None) -> list[np.ndarray]:
 
 
 @pytest.mark.shared
-def test_auto_keeps_clean_held_out_photos_above_31_5_db():
-    """Do-no-harm, measured: 12 clean held-out photos, output vs input, mean 32.27 dB (40 photos: 32.42, the README's)."""
+def test_auto_keeps_clean_held_out_photos_above_30_5_db():
+    """Do-no-harm, measured: the 40 clean held-out photos, output vs input, mean 31.04 dB (issue 18 asks >= 30)."""
     model = csrnet.load_model("auto")
-    scores = [_psnr(csrnet.enhance(c, model), c) for c in _held_out(12)]
-    assert np.mean(scores) >= 31.5, scores
+    scores = [_psnr(csrnet.enhance(c, model), c) for c in _held_out()]
+    assert np.mean(scores) >= 30.5, scores
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("ev", [-1.5, 1.0])
-def test_auto_gains_over_3_5_db_on_held_out_exposure_faults(ev):
-    """12 held-out photos put -1.5 EV / +1 EV off: identity 15.03 / 16.32 dB, auto 19.31 / 20.53 dB
-    (mean gains 4.28 / 4.21 dB, measured)."""
+@pytest.mark.parametrize(("ev", "least"), [(-1.5, 9.0), (1.0, 5.2)])
+def test_auto_gains_on_held_out_exposure_faults(ev, least):
+    """12 held-out photos put -1.5 EV / +1 EV off: mean gains 9.69 / 5.76 dB (measured); at least ``least``."""
     model = csrnet.load_model("auto")
     gains = []
     for clean in _held_out(12):
         bad = _to8(exposure(clean.astype(np.float32) / 255, ev))
         gains.append(_psnr(csrnet.enhance(bad, model), clean) - _psnr(bad, clean))
-    assert np.mean(gains) >= 3.5, gains
+    assert np.mean(gains) >= least, gains
+
+
+@pytest.mark.shared
+def test_auto_gains_over_6_5_db_on_held_out_camera_renditions():
+    """What `auto` is trained for: 12 held-out photos as camera-like renditions (csrnet.training.rendition,
+    fitted to the FiveK pairs), identity 19.06 dB, auto 26.52 dB (+7.46, measured)."""
+    from csrnet.training.rendition import camera_rendition
+
+    model = csrnet.load_model("auto")
+    rng = np.random.default_rng(7)
+    gains = []
+    for clean in _held_out(12):
+        bad = _to8(camera_rendition(clean.astype(np.float32) / 255, rng))
+        gains.append(_psnr(csrnet.enhance(bad, model), clean) - _psnr(bad, clean))
+    assert np.mean(gains) >= 6.5, gains
 
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_exposure_model_lands_over_5_5_db_closer_than_auto_on_exposure_faults():
-    """12 held-out photos at -1.5 and +1 EV: `exposure` 29.95 / 23.01 dB, `auto` 19.31 / 20.53 dB from
-    the originals (mean difference 6.56 dB, measured)."""
+def test_exposure_model_lands_over_2_5_db_closer_than_auto_on_exposure_faults():
+    """The specialist beats the default on its own faults: 12 held-out photos at -1.5 and +1 EV,
+    `exposure` 26.48 dB, `auto` 23.40 dB from the originals (difference 3.08 dB, measured)."""
     models = {name: csrnet.load_model(name) for name in ("auto", "exposure")}
     scores: dict[str, list[float]] = {name: [] for name in models}
     for clean in _held_out(12):
@@ -88,13 +102,13 @@ def test_exposure_model_lands_over_5_5_db_closer_than_auto_on_exposure_faults():
             bad = _to8(exposure(clean.astype(np.float32) / 255, ev))
             for name, model in models.items():
                 scores[name].append(_psnr(csrnet.enhance(bad, model), clean))
-    assert np.mean(scores["exposure"]) - np.mean(scores["auto"]) >= 5.5, scores
+    assert np.mean(scores["exposure"]) - np.mean(scores["auto"]) >= 2.5, scores
 
 
 @pytest.mark.shared
-def test_auto_moves_fivek_inputs_over_5_5_db_toward_expert_c():
-    """Out of distribution: the first 6 shared FiveK pairs, identity 16.91 dB, auto 23.14 dB (+6.23,
-    measured; all 18 pairs: 17.52 -> 21.24 dB)."""
+def test_auto_moves_fivek_inputs_over_6_db_toward_expert_c():
+    """Never trained on (validation only): the first 6 shared FiveK pairs, identity 16.91 dB, auto
+    23.57 dB (+6.65, measured; all 18 pairs: 17.52 -> 21.78 dB)."""
     from tests.conftest import PAIRS, need_shared
 
     need_shared()
@@ -104,15 +118,14 @@ def test_auto_moves_fivek_inputs_over_5_5_db_toward_expert_c():
         x = np.asarray(Image.open(p).convert("RGB"))
         y = np.asarray(Image.open(PAIRS / "target" / p.name).convert("RGB"))
         gains.append(_psnr(csrnet.enhance(x, model), y) - _psnr(x, y))
-    assert np.mean(gains) >= 5.5, gains
+    assert np.mean(gains) >= 6.0, gains
 
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_auto_gains_at_least_0_15_db_on_the_random_fault_mix_of_all_held_out_photos():
-    """The README's mix: 40 held-out photos x 3 random chains of 1-3 faults (scripts/train_default.py's
-    seed), identity 22.35 dB, auto 22.62 dB (+0.27, measured). On fewer photos it can be a loss (the
-    first 12: -0.56 dB), so this one takes them all."""
+def test_auto_gains_at_least_0_5_db_on_the_random_fault_mix_of_all_held_out_photos():
+    """The card's mix: 40 held-out photos x 3 random chains of 1-3 faults (scripts/train_default.py's
+    seed), identity 22.35 dB, auto 23.03 dB (+0.68, measured)."""
     model = csrnet.load_model("auto")
     rng = np.random.default_rng(1000)
     ident, restored = [], []
@@ -121,7 +134,30 @@ def test_auto_gains_at_least_0_15_db_on_the_random_fault_mix_of_all_held_out_pho
             bad = _to8(random_degradation(clean.astype(np.float32) / 255, rng)[0])
             ident.append(_psnr(bad, clean))
             restored.append(_psnr(csrnet.enhance(bad, model), clean))
-    assert np.mean(restored) - np.mean(ident) >= 0.15, (np.mean(ident), np.mean(restored))
+    assert np.mean(restored) - np.mean(ident) >= 0.5, (np.mean(ident), np.mean(restored))
+
+
+@pytest.mark.shared
+def test_auto_beats_autocontrast_and_equalize_on_the_fivek_pairs():
+    """Issue 18's comparison with the blind corrections users have at hand, on all 18 FiveK pairs:
+    auto 21.78 dB, Pillow autocontrast (1 % cutoff) 20.90 dB, equalize 16.02 dB (measured; the
+    full table with grey world and auto levels + gamma: bench/default_model.py)."""
+    from PIL import ImageOps
+
+    from tests.conftest import PAIRS, need_shared
+
+    need_shared()
+    model = csrnet.load_model("auto")
+    scores: dict[str, list[float]] = {"auto": [], "autocontrast": [], "equalize": []}
+    for p in sorted((PAIRS / "input").glob("*.png")):
+        x = Image.open(p).convert("RGB")
+        y = np.asarray(Image.open(PAIRS / "target" / p.name).convert("RGB"))
+        scores["auto"].append(_psnr(csrnet.enhance(np.asarray(x), model), y))
+        scores["autocontrast"].append(_psnr(np.asarray(ImageOps.autocontrast(x, cutoff=1)), y))
+        scores["equalize"].append(_psnr(np.asarray(ImageOps.equalize(x)), y))
+    mean = {k: float(np.mean(v)) for k, v in scores.items()}
+    assert len(scores["auto"]) == 18
+    assert mean["auto"] >= mean["autocontrast"] + 0.6 and mean["auto"] >= mean["equalize"] + 5, mean
 
 
 def test_readme_first_command_runs_offline(tmp_path):
