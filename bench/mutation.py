@@ -79,19 +79,12 @@ def _fn(module: str, *names: str) -> tuple[str, ...]:
 
 
 MODULES: dict[str, Module] = {
-    "pipeline": Module(
-        "src/csrnet/pipeline.py",
-        ("tests/unit/test_pipeline.py",),
-        deselect=("tests/unit/test_pipeline.py::test_enhance_path_does_not_import_torch",),  # a subprocess: runs the unmutated install
-    ),
-    "lattice": Module(
-        "src/csrnet/kernels/lattice.py",
-        ("tests/unit/test_pipeline.py",),
-        deselect=("tests/unit/test_pipeline.py::test_enhance_path_does_not_import_torch",),
-    ),
+    "pipeline": Module("src/csrnet/pipeline.py", ("tests/unit/test_pipeline_dispatch.py",),
+                       note="tiny images with the bundled auto and csrnet-l-clahe models (tests/unit/test_pipeline.py, seconds a mutant, left out)"),
+    "lattice": Module("src/csrnet/kernels/lattice.py", ("tests/unit/kernels/test_lattice_fit.py",)),
     "lut": Module(
         "src/csrnet/kernels/lut.py",
-        ("tests/unit/kernels/test_lut_kernel.py", "tests/unit/io/test_cube_apply.py"),
+        ("tests/unit/kernels/test_lut_python.py", "tests/unit/kernels/test_lut_kernel.py", "tests/unit/io/test_cube_apply.py"),
         note="Python side only; the C kernel (_lut.c) is not mutated",
     ),
     "photo": Module(
