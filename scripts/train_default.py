@@ -253,7 +253,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--iters", type=int, default=10000)
     ap.add_argument("--variants", type=int, default=16)
-    ap.add_argument("--faults", choices=sorted(KINDS), default="mix", help="mix: the model auto; exposure: the model exposure")
+    ap.add_argument("--faults", choices=sorted(KINDS), default="camera-mix",
+                    help="camera-mix: the model auto; exposure: the model exposure; mix: the previous auto")
     ap.add_argument("--minutes", type=float, default=None, help="stop early after this much wall time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", type=Path, default=None, help="run folder (default: a temporary one)")
