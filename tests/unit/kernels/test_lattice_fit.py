@@ -250,3 +250,27 @@ def test_fit_lattice_photo_only_bakes_exactly_near_the_colours_only():
     np.testing.assert_allclose(t[far], coarse[far], atol=1e-7)
     full = lattice.fit_lattice(cube, pts, 33)
     np.testing.assert_allclose(full[far], cube(lattice.identity_lattice(33)[far]), atol=1e-7)
+
+
+def test_fit_lattice_strength_two_is_blended_too():
+    pts = PTS[:40]
+    want, _ = _dense_fit(cube, pts, 4, 2.0, 0.1)
+    np.testing.assert_allclose(lattice.fit_lattice(cube, pts, 4, 2.0, smooth=0.1, iters=200), want, atol=5e-5)
+
+
+BOUNDARY = np.array([[0.5 - 1e-12, 0.25 - 1e-12, 0.75 - 1e-12]])  # float64 just below a node; float32 rounds onto it
+
+
+def test_photo_lattice_locates_colours_as_float32():
+    a = lattice.sample_lattice(cube, 33, near=BOUNDARY)
+    np.testing.assert_array_equal(a, lattice.sample_lattice(cube, 33, near=BOUNDARY.astype(np.float32)))
+
+
+def test_fit_lattice_takes_samples_as_float32():
+    pts = np.vstack([BOUNDARY, PTS[:20]])
+    np.testing.assert_array_equal(lattice.fit_lattice(cube, pts, 5), lattice.fit_lattice(cube, pts.astype(np.float32), 5))
+
+
+def test_interp_matrix_has_a_column_per_node_even_when_untouched():
+    m = lattice.interp_matrix(PTS[:10] * 0.3, 5)
+    assert m.shape == (10, 125)

@@ -357,7 +357,9 @@ def test_apply_grid_uint_matches_reference_rounded(monkeypatch, kernel, dtype, p
     out = lut.apply_grid_uint(img, tables, 3, ROWS, COLS, threads=2)
     assert out.dtype == dtype and out.shape == img.shape
     assert np.abs(out.astype(float) - ref).max() <= 1
+    assert np.mean(out == ref) > 0.9  # rounded to nearest, not up or down
     assert (ref == 0).any() and (ref == peak).any()  # the clipping is exercised
+    assert (out[ref == 0] == 0).all() and (out[ref == peak] == peak).all()
 
 
 @pytest.mark.usefixtures("c_kernel")
@@ -415,3 +417,37 @@ def test_lattice_grid_methods_apply_its_tables():
     pil = g.apply_pil(Image.fromarray(GIMG))
     assert pil.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(pil), want)
+
+
+def test_checks_return_float32_tables_and_int32_taps():
+    assert lut._check_table(np.zeros((8, 3)), 2).dtype == np.float32
+    assert lut._check_grid(np.zeros((1, 1, 8, 3)), 2).dtype == np.float32
+    idx, wt = lut._check_taps((np.zeros((4, 2), np.int64), np.zeros(4)), 4, 1)
+    assert idx.dtype == np.int32 and wt.dtype == np.float32
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_uint16_rounds_to_nearest_of_65535_levels(monkeypatch, kernel):
+    if not kernel:
+        monkeypatch.setattr(lut, "_kernel", None)
+    table = np.full((8, 3), 0.99, np.float32)
+    out = lut.apply_lut_uint(np.zeros((1, 2, 3), np.uint16), table, 2)
+    assert (out == 64880).all()  # 0.99 * 65535 = 64879.65
+
+
+@pytest.mark.usefixtures("c_kernel")
+def test_apply_grid_uint_row_blocks_of_a_tall_image(monkeypatch):
+    img = np.random.default_rng(6).integers(0, 256, (9, 2, 3)).astype(np.uint8)
+    rows, cols = _taps(9, 2, 3), _taps(2, 3, 4)
+    whole = lut.apply_grid_uint(img, GRID, 3, rows, cols)
+    np.testing.assert_allclose(whole, np.floor(np.clip(_ref_grid(img / 255.0, GRID, 3, rows, cols) * 255 + 0.5, 0, 255)), atol=1)
+    monkeypatch.setattr(lut, "_KERNEL_PIXELS", 8)  # one row a block
+    np.testing.assert_array_equal(lut.apply_grid_uint(img, GRID, 3, rows, cols, threads=2), whole)
+
+
+@pytest.mark.usefixtures("c_kernel")
+def test_downscale_rgb_box_axes_are_x_then_y():
+    img = np.random.default_rng(8).integers(0, 256, (13, 17, 3)).astype(np.uint8)
+    box, size = (1.0, 0.25, 5.5, 4.0), (3, 3)
+    want = lut.resample_planes(lut.box_means(img, 3, 3), box, size)
+    np.testing.assert_allclose(lut.downscale_rgb(img, 3, 3, box, size), want, atol=1e-6)
