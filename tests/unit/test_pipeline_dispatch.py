@@ -371,3 +371,40 @@ def test_blend_shares_one_condition_copy_per_long_edge(monkeypatch):
     calls.clear()
     P.transform(IMG, AUTO, condition_size=16)
     assert calls == [16]
+
+
+def test_spatially_varying_model_chooses_by_its_own_cost_rule():
+    img = _img(20, 28, 4)
+    arch, state = _state(img, LOCAL)
+    size = arch.default_lut_size
+    exact = arch.prefers_exact(state, (20, 28), size)
+    want = from_float(_exact(img, model=LOCAL), np.uint8) if exact else _baked(img, size, model=LOCAL).apply_uint(img)
+    np.testing.assert_array_equal(P.enhance(img, LOCAL), want)
+
+
+def test_transform_baked_for_a_spatially_varying_model():
+    img = _img(20, 28, 4)
+    np.testing.assert_array_equal(P.transform(img, LOCAL, exact=False, lut_size=5),
+                                  _baked(img, 5, model=LOCAL).apply_float(to_float(img)))
+
+
+def test_blend_of_models_with_different_condition_sizes_gives_each_its_copy():
+    import dataclasses
+
+    small = dataclasses.replace(AUTO, meta={**AUTO.meta, "condition_size": 16})
+    assert small.condition_size == 16
+    blend = P.Blend(((AUTO, 0.5), (small, 0.5)))
+    img = _img(64, 96, 3)
+    want = 0.5 * _exact(img) + 0.5 * _exact(img, model=small)
+    np.testing.assert_allclose(P.transform(img, blend), want, atol=1e-5)
+    np.testing.assert_allclose(P.transform(img, P.Blend(((small, 0.5), (AUTO, 0.5)))), want, atol=1e-5)
+
+
+def test_parse_style_splits_the_weight_at_the_last_colon(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    path = tmp_path / "a:b.safetensors"
+    shutil.copy(Path(csrnet.__file__).parent / "models" / "auto.safetensors", path)
+    b = P.parse_style(f"{path}:0.5")
+    assert len(b.parts) == 1 and b.parts[0][1] == 0.5
