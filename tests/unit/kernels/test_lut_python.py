@@ -451,3 +451,25 @@ def test_downscale_rgb_box_axes_are_x_then_y():
     box, size = (1.0, 0.25, 5.5, 4.0), (3, 3)
     want = lut.resample_planes(lut.box_means(img, 3, 3), box, size)
     np.testing.assert_allclose(lut.downscale_rgb(img, 3, 3, box, size), want, atol=1e-6)
+
+
+@pytest.mark.usefixtures("c_kernel")
+def test_resample_planes_takes_float64_planes_as_float32():
+    planes = np.random.default_rng(2).uniform(0, 1, (3, 9, 12))
+    np.testing.assert_array_equal(lut.resample_planes(planes, (0, 0, 12, 9), (5, 4)),
+                                  lut.resample_planes(planes.astype(np.float32), (0, 0, 12, 9), (5, 4)))
+
+
+def test_pillow_fallback_at_65_nodes_is_pillows_filter(monkeypatch):
+    from PIL import ImageFilter
+
+    monkeypatch.setattr(lut, "_kernel", None)
+    img = np.random.default_rng(3).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    table = _random_table(65, 4).clip(0, 1)
+    want = np.asarray(Image.fromarray(img).filter(ImageFilter.Color3DLUT(65, table)))
+    np.testing.assert_array_equal(np.asarray(lut.apply_lut_pil(Image.fromarray(img), table, 65)), want)
+
+
+def test_apply_grid_array_takes_float64_images_as_float32():
+    x = GIMG / 255.0
+    np.testing.assert_array_equal(lut.apply_grid_array(x, GRID, 3, ROWS, COLS), lut.apply_grid_array(x.astype(np.float32), GRID, 3, ROWS, COLS))
