@@ -80,7 +80,7 @@ def _fn(module: str, *names: str) -> tuple[str, ...]:
 
 MODULES: dict[str, Module] = {
     "pipeline": Module("src/csrnet/pipeline.py", ("tests/unit/test_pipeline_dispatch.py",),
-                       note="tiny images with the bundled auto and csrnet-l-clahe models (tests/unit/test_pipeline.py, seconds a mutant, left out)"),
+                       note="tiny images with the bundled auto and csrnet-l-clahe models; tests/unit/test_pipeline.py, seconds a mutant on the reference model, is left out"),
     "lattice": Module("src/csrnet/kernels/lattice.py", ("tests/unit/kernels/test_lattice_fit.py",)),
     "lut": Module(
         "src/csrnet/kernels/lut.py",
