@@ -219,13 +219,15 @@ print(json.dumps(summary.counts))
 """
 
 
-def start_run(src: Path, out: Path, workers: int, batch_size: int, pauses: Path, *points: str) -> subprocess.Popen:
+def start_run(src: Path, out: Path, workers: int, batch_size: int, pauses: Path, *points: str,
+              pause_timeout: float = 300.0) -> subprocess.Popen:
     """``enhance_collection`` in its own process and its own Ray instance (the driver owns it and shuts it down
     on Ctrl-C, as ``csrnet enhance --engine ray`` does), the driver and its workers pausing at ``points``
     (csrnet.testpoint: the workers inherit the environment through the raylet)."""
     pauses.mkdir()
     return subprocess.Popen([sys.executable, "-c", RUN, str(src), str(out), str(workers), str(batch_size)],
-                            env=pause_environ(pauses, *points), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=pause_environ(pauses, *points, timeout=pause_timeout), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def test_worker_killed_mid_run_job_completes(tmp_path):
@@ -293,12 +295,15 @@ def test_ctrl_c_leaves_complete_outputs_and_partial_manifest_then_rerun_finishes
     ref = tmp_path / "cli"
     assert cli(src, ref).returncode == 1
     out, pauses = tmp_path / "out", tmp_path / "pauses"
-    proc = start_run(src, out, 1, 1, pauses, "atomic.done:3", "ray.row:2")
+    # The worker's pause expires after 60 s: once in a CI run the interrupted driver waited (over 120 s) for
+    # the paused worker's in-flight batch while Ray Data's iterator shut down; its 3rd output is complete
+    # either way, and the interrupted driver adds no more rows.
+    proc = start_run(src, out, 1, 1, pauses, "atomic.done:3", "ray.row:2", pause_timeout=60)
     try:
         worker = wait_paused(pauses, "atomic.done:3", timeout=180, alive=lambda: proc.poll() is None)
         assert wait_paused(pauses, "ray.row:2", timeout=120, alive=lambda: proc.poll() is None) == proc.pid != worker
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
+        stdout, stderr = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
             proc.kill()
