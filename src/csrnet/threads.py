@@ -29,7 +29,7 @@ from contextlib import contextmanager
 __all__ = ["default_threads", "file_workers", "lower_priority", "resolve", "run_blocks", "row_blocks", "network_threads",
            "parallel_files"]
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _POOLS_PID = 0
 _POOLS_LOCK = threading.Lock()
 _FILE_WORKERS = threading.local()
@@ -55,14 +55,23 @@ def file_workers() -> int:
 
 def lower_priority(niceness: int = 10) -> None:
     """Lower the calling thread's CPU priority by ``niceness`` (Linux: per-thread nice; threads it
-    starts later, such as csrnet's kept pool when this thread creates it, inherit it). For a server's
-    photo workers, so the thread answering light requests gets a core at once. A no-op where
-    unsupported; raising the priority again would need privileges, so use it on dedicated threads."""
+    starts later inherit it, and :func:`run_blocks` called from it runs on a kept pool of that
+    priority). For a server's photo workers, so the thread answering light requests gets a core at
+    once. A no-op where unsupported; raising the priority again would need privileges, so use it on
+    dedicated threads."""
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
     except (AttributeError, OSError):
         pass
+
+
+def _niceness() -> int:
+    """The calling thread's nice value (0 where the platform has no per-thread priorities)."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (AttributeError, OSError):
+        return 0
 
 
 def resolve(threads: int | None) -> int:
@@ -71,16 +80,21 @@ def resolve(threads: int | None) -> int:
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``threads`` threads, kept between calls (starting threads for every call
-    cost a noticeable share of a photo's time: bench/results/design_timings.md). A forked child (e.g. a data-loader worker) gets new pools, not its parent's dead threads."""
+    """A process-wide pool of ``threads`` threads at the caller's priority, kept between calls
+    (starting threads for every call cost a noticeable share of a photo's time:
+    bench/results/design_timings.md). One pool per (size, nice value): a low-priority caller (the web
+    app's photo workers) never runs its blocks on normal-priority threads, whichever pool was made
+    first — the pool's threads are started by a caller of that priority and inherit it. A forked
+    child (e.g. a data-loader worker) gets new pools, not its parent's dead threads."""
     global _POOLS_PID
     with _POOLS_LOCK:
         if _POOLS_PID != os.getpid():
             _POOLS.clear()
             _POOLS_PID = os.getpid()
-        pool = _POOLS.get(threads)
+        key = (threads, _niceness())
+        pool = _POOLS.get(key)
         if pool is None:
-            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix=f"csrnet-{threads}")
+            pool = _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix=f"csrnet-{threads}-nice{key[1]}")
         return pool
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import subprocess
 import sys
 
@@ -72,3 +73,40 @@ def test_lower_priority_lowers_only_the_calling_thread_and_is_inherited():
     t.join()
     assert seen == {"worker": min(19, before + 5), "child": min(19, before + 5)}
     assert nice() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"),
+                    reason="per-thread priorities are a Linux feature this platform lacks")
+def test_kernel_blocks_run_at_the_callers_priority_whichever_pool_came_first():
+    """The web app's photo workers lower their priority; the kernels' blocks they start must run at
+    that priority even when a normal-priority caller made the kept pool first (and vice versa)."""
+    from csrnet.threads import lower_priority, run_blocks
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def blocks_nice() -> set[int]:
+        seen: set[int] = set()
+        lock = threading.Lock()
+
+        def work(_: int) -> None:
+            with lock:
+                seen.add(nice())
+            time.sleep(0.01)  # so several pool threads take part
+
+        run_blocks(work, range(8), 3)
+        return seen
+
+    before = nice()
+    assert blocks_nice() == {before}  # the normal pool exists from here on
+    low: dict[str, set[int]] = {}
+
+    def worker() -> None:
+        lower_priority(4)
+        low["blocks"] = blocks_nice()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert low["blocks"] == {min(19, before + 4)}
+    assert blocks_nice() == {before}  # the normal pool was not lowered by the low caller

@@ -117,7 +117,7 @@ def create_app(
     _require_form_parser()
     models: dict[str, Any] = {}  # name -> Model, loaded once
     models_lock = threading.Lock()
-    # Photo jobs run on their own threads, at a lower CPU priority (their kernels' threads inherit it),
+    # Photo jobs run on their own threads, at a lower CPU priority (their kernels run on a kept pool of that priority: csrnet.threads),
     # so the event loop answering light requests (/api/models, the page) gets a core at once.
     photo_workers = ThreadPoolExecutor(max(1, file_workers() if jobs is None else jobs),
                                        thread_name_prefix="csrnet-web-photo", initializer=lower_priority)
