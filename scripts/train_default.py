@@ -255,11 +255,16 @@ def main() -> None:
     ap.add_argument("--variants", type=int, default=16)
     ap.add_argument("--faults", choices=sorted(KINDS), default="camera-mix",
                     help="camera-mix: the model auto; exposure: the model exposure; mix: the previous auto")
+    ap.add_argument("--arch", choices=("csrnet", "csrnet-hist"), default="csrnet",
+                    help="csrnet-hist: the condition network also reads colour histograms (csrnet.arch.csrnet.CSRNetHist)")
     ap.add_argument("--minutes", type=float, default=None, help="stop early after this much wall time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", type=Path, default=None, help="run folder (default: a temporary one)")
     ap.add_argument("--init", type=Path, default=None, help="start from these weights (longer training in steps)")
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the fast recipe's)")
+    ap.add_argument("--pairs", type=Path, default=None,
+                    help="train on this pairs folder (kept) instead of writing new pairs: reuse one from --keep-pairs")
+    ap.add_argument("--keep-pairs", type=Path, default=None, help="write the pairs here and keep them")
     ap.add_argument("--weights", type=Path, default=None,
                     help="skip training: measure these weights (a finished run of the same recipe) and write the card")
     ap.add_argument("--out", type=Path, default=MODELS, help="where NAME.safetensors and NAME.md go (default: the bundled models)")
@@ -278,9 +283,11 @@ def main() -> None:
     if args.weights:  # measured and carded again, not trained: the minutes are the training run's
         weights, minutes = args.weights, float(load_model(args.weights).meta.get("train_minutes", 0.0))
     else:
-        write_pairs(train_photos, work / "pairs", args.variants, args.seed, identity_every=4, faults=args.faults)
-        weights = train(work / "pairs", run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
-                        init=args.init, lr=args.lr,
+        pairs = args.pairs or args.keep_pairs or work / "pairs"
+        if args.pairs is None:
+            write_pairs(train_photos, pairs, args.variants, args.seed, identity_every=4, faults=args.faults)
+        weights = train(pairs, run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
+                        init=args.init, lr=args.lr, arch=args.arch,
                         max_seconds=args.minutes * 60 if args.minutes else None, val_fraction=0.05)
         minutes = (time.time() - t0) / 60
     model = load_model(weights)

@@ -248,7 +248,8 @@ def models_cmd(names: tuple[str, ...], show_card: bool) -> None:
 @click.option("--init", default=None, help="Start from these weights (bundled name, .safetensors, released .pth).")
 @click.option("--freeze", type=click.Choice(["base", "condition"]), default=None, help="Train only the conditional branch (base) or only the base network (condition).")
 @click.option("--recipe", type=click.Choice(["fast", "paper"]), default="fast", show_default=True)
-@click.option("--arch", type=click.Choice(sorted(architectures())), default="csrnet", show_default=True)
+@click.option("--arch", type=click.Choice(sorted(architectures())), default=None,
+              help="Network (default: the --init model's, else csrnet; csrnet-hist adds a colour-statistics branch).")
 @click.option("--iters", type=click.IntRange(1), default=None, help="Training steps (default: the recipe's; schedules scale with it).")
 @click.option("--condition-size", type=click.IntRange(16), default=None, help="Long edge (px) the condition network sees (default: the init model's, else 500).")
 @click.option("--seed", type=int, default=0, show_default=True)

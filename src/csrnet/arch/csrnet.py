@@ -18,13 +18,13 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..kernels.lattice import DEFAULT_LUT_SIZE, fit_lattice, sample_lattice
 from ..kernels.lut import Lattice
-from .base import Architecture, CopyFn, register
-from .layers import Layers, condition_vector, modulated_layers, modulation, run_mlp
+from .base import Architecture, CopyFn, get_architecture, register
+from .layers import COLOUR_BINS, Layers, condition_vector, modulated_layers, modulation, run_mlp
 
 if TYPE_CHECKING:
     from ..model import Model
 
-__all__ = ["Blend", "CSRNet", "GlobalState", "EXACT_BELOW_PIXELS", "csrnet_shapes"]
+__all__ = ["Blend", "CSRNet", "CSRNetHist", "GlobalState", "EXACT_BELOW_PIXELS", "csrnet_shapes", "hist_shapes"]
 
 #: Below this many pixels exact mode is cheaper than fitting a lattice (the fit costs as much as
 #: ~1 MP of per-pixel MLP), so the pipeline runs small photos exactly.
@@ -54,6 +54,16 @@ def csrnet_shapes(in_nc: int = 3, out_nc: int = 3, nf: int = 64, cf: int = 32) -
     return shapes
 
 
+def hist_shapes(cf: int = 32, hidden: int = 32) -> dict[str, tuple[int, ...]]:
+    """The colour-statistics branch of ``csrnet-hist``: 5 cumulative histograms -> hidden -> cf (3,648 parameters)."""
+    return {
+        "cond_hist1.weight": (hidden, 5 * COLOUR_BINS),
+        "cond_hist1.bias": (hidden,),
+        "cond_hist2.weight": (cf, hidden),
+        "cond_hist2.bias": (cf,),
+    }
+
+
 @dataclass(frozen=True)
 class Blend:
     """A weighted mix of CSRNet models, usable wherever a model is (``enhance``, ``bake_lut``).
@@ -72,7 +82,7 @@ class Blend:
             raise InvalidArgumentError("a style blend needs at least one model")
         if self.mode not in ("lut", "modulation"):
             raise InvalidArgumentError(f"unknown blend mode {self.mode!r} (lut or modulation)")
-        if any(m.arch != CSRNet.name for m, _ in self.parts):
+        if any(not isinstance(get_architecture(m.arch), CSRNet) for m, _ in self.parts):
             raise InvalidArgumentError("style blends take global CSRNet models only")
         if self.mode == "modulation":
             base = self.parts[0][0].tensors
@@ -140,6 +150,25 @@ class CSRNet(Architecture):
         tables = [w * (fit_lattice(_colour_map(layers, threads), state.colours, size, strength) if fit
                        else sample_lattice(_colour_map(layers, threads), size, strength)) for layers, w in state.mix]
         return np.sum(tables, axis=0, dtype=np.float32)
+
+
+@register
+class CSRNetHist(CSRNet):
+    """CSRNet whose condition network also sees colour statistics (this project's variant, 40,137 parameters).
+
+    Beside the paper's three convolutions and global mean, a small branch reads cumulative
+    histograms of R, G, B, luma and chroma of the condition copy
+    (:func:`~csrnet.arch.layers.colour_statistics`) and adds its 32-d output to the condition
+    vector: ``cond = mean(convs(x)) + W2 relu(W1 hist(x) + b1) + b2``. Everything after the
+    condition vector — modulation, base network, lattice — is the paper's. With ``W2 = b2 = 0`` it
+    is exactly the CSRNet whose tensors it shares (so a CSRNet initialises it).
+    """
+
+    name = "csrnet-hist"
+    torch_class = "csrnet.training.network:CSRNetHist"
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {**csrnet_shapes(), **hist_shapes()}
 
 
 def _colour_map(layers: Layers, threads: int):

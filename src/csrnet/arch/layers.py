@@ -26,6 +26,8 @@ __all__ = [
     "TILE_PIXELS",
     "conv_pad1",
     "conv_pad1_hwc",
+    "COLOUR_BINS",
+    "colour_statistics",
     "condition_features",
     "condition_vector",
     "modulation",
@@ -133,9 +135,42 @@ def condition_features(model: Model, image: np.ndarray, *, threads: int = 1) -> 
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
+#: Bins of each cumulative histogram in :func:`colour_statistics`.
+COLOUR_BINS = 16
+#: Rec. 709 luma weights on the sRGB values, applied as three float32 products summed left to right
+#: (the torch twin, :func:`csrnet.training.network.colour_statistics`, rounds the same way).
+_LUMA = (np.float32(0.2126), np.float32(0.7152), np.float32(0.0722))
+
+
+def colour_statistics(image: np.ndarray) -> np.ndarray:
+    """Cumulative histograms of R, G, B, luma and chroma (max - min) of ``image`` (H, W, 3) float in [0, 1]:
+    (5 * COLOUR_BINS,) float32, each the fraction of pixels at or below the bin's upper edge.
+
+    The input of the colour-statistics branch of the ``csrnet-hist`` condition network: black and
+    white points, exposure and saturation read off directly, which the convolutions' global mean
+    only approximates. Exact bin counts, so torch and numpy agree bit for bit.
+    """
+    x = np.asarray(image, np.float32).reshape(-1, 3)
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    channels = (r, g, b, r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2], x.max(axis=1) - x.min(axis=1))
+    out = []
+    for c in channels:
+        idx = np.minimum(np.floor(np.clip(c, 0, 1) * np.float32(COLOUR_BINS)), COLOUR_BINS - 1).astype(np.int64)
+        counts = np.bincount(idx, minlength=COLOUR_BINS).cumsum()
+        out.append(counts.astype(np.float32) / np.float32(len(x)))
+    return np.concatenate(out)
+
+
 def condition_vector(model: Model, image: np.ndarray, *, threads: int = 1) -> np.ndarray:
-    """The 32-d condition vector of ``image`` (H, W, 3) float in [0,1]: conv features, global mean."""
-    return condition_features(model, image, threads=threads).mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
+    """The 32-d condition vector of ``image`` (H, W, 3) float in [0,1]: conv features, global mean;
+    plus, for ``csrnet-hist`` weights, the colour-statistics branch
+    ``cond_hist2(relu(cond_hist1(colour_statistics(image))))``."""
+    v = condition_features(model, image, threads=threads).mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
+    t = model.tensors
+    if "cond_hist1.weight" in t:
+        h = np.maximum(t["cond_hist1.weight"] @ colour_statistics(image) + t["cond_hist1.bias"], 0)
+        v = v + t["cond_hist2.weight"] @ h + t["cond_hist2.bias"]
+    return v.astype(np.float32)
 
 
 Modulation = list[tuple[np.ndarray, np.ndarray]]

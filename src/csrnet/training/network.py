@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConditionNet", "CSRNet", "CSRNetL", "create_model", "count_parameters"]
+__all__ = ["ConditionNet", "CSRNet", "CSRNetHist", "CSRNetL", "colour_statistics", "create_model", "count_parameters"]
 
 
 class ConditionNet(nn.Module):
@@ -109,6 +109,41 @@ class CSRNet(nn.Module):
         x = torch.cat(xs)[..., None]  # (B, 3, K, 1): the 1x1 convolutions see K "pixels"
         y = torch.cat(ys)[..., None]
         return F.l1_loss(self.base(x, torch.cat(conds)), y)
+
+
+COLOUR_BINS = 16  # csrnet.arch.layers.COLOUR_BINS (that module's twin of colour_statistics)
+
+
+def colour_statistics(x: torch.Tensor) -> torch.Tensor:
+    """(N,3,H,W) in [0,1] -> (N, 5*16) cumulative histograms of R, G, B, luma and chroma, bit for bit
+    :func:`csrnet.arch.layers.colour_statistics` (the same float32 operations in the same order)."""
+    n = x.shape[0]
+    flat = x.detach().flatten(2)  # (N, 3, P): a statistic of the data, no gradient through the bins
+    r, g, b = flat[:, 0], flat[:, 1], flat[:, 2]
+    w = [torch.tensor(v, dtype=torch.float32) for v in (0.2126, 0.7152, 0.0722)]
+    chans = torch.stack([r, g, b, r * w[0] + g * w[1] + b * w[2], flat.amax(1) - flat.amin(1)], 1)  # (N, 5, P)
+    idx = torch.floor(chans.clamp(0, 1) * COLOUR_BINS).clamp(max=COLOUR_BINS - 1).long()
+    counts = torch.zeros(n, 5, COLOUR_BINS, dtype=torch.int64, device=x.device).scatter_add_(2, idx, torch.ones_like(idx))
+    return (counts.cumsum(2).float() / torch.tensor(float(flat.shape[2]), dtype=torch.float32)).reshape(n, -1)
+
+
+class CSRNetHist(CSRNet):
+    """CSRNet with a colour-statistics branch beside the condition network (``csrnet-hist``, 40,137 parameters).
+
+    ``cond = ConditionNet(x) + cond_hist2(relu(cond_hist1(colour_statistics(x))))``; ``cond_hist2``
+    starts at zero, so a trained CSRNet loaded into it (``strict=False``) is unchanged at step 0.
+    """
+
+    def __init__(self, in_nc: int = 3, out_nc: int = 3, base_nf: int = 64, cond_nf: int = 32, hidden: int = 32) -> None:
+        super().__init__(in_nc, out_nc, base_nf, cond_nf)
+        self.cond_hist1 = nn.Linear(5 * COLOUR_BINS, hidden)
+        self.cond_hist2 = nn.Linear(hidden, cond_nf)
+        nn.init.zeros_(self.cond_hist2.weight)
+        nn.init.zeros_(self.cond_hist2.bias)
+
+    def condition(self, x: torch.Tensor) -> torch.Tensor:
+        """(N,3,H,W) in [0,1] -> (N,32): the convolutions' mean plus the colour-statistics branch."""
+        return self.cond_net(x) + self.cond_hist2(F.relu(self.cond_hist1(colour_statistics(x))))
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -324,7 +324,7 @@ def train(
     iters: int | None = None,
     seed: int = 0,
     resume: bool = False,
-    arch: str = "csrnet",
+    arch: str | None = None,
     condition_size: int | None = None,
     checkpoint_every: int | None = None,
     val_every: int | None = None,
@@ -356,7 +356,8 @@ def train(
         seed: makes model initialisation and data sampling reproducible.
         resume: continue from ``out_dir/checkpoints/last.pt`` (same settings required);
             starts afresh when no checkpoint exists yet.
-        arch: architecture name in the registry (:func:`csrnet.arch.architectures`).
+        arch: architecture name in the registry (:func:`csrnet.arch.architectures`); default
+            the ``init`` model's (so fine-tuning ``auto``, a ``csrnet-hist``, keeps its branch), else ``"csrnet"``.
         condition_size: long edge (px) of the condition network's input (fast recipe);
             default: the init model's, else 500. The paper recipe conditions on full
             images and records their median long edge.
@@ -381,6 +382,8 @@ def train(
     """
     if recipe not in ("fast", "paper"):
         raise CsrnetError(f"recipe must be 'fast' or 'paper', got {recipe!r}")
+    if arch is None:
+        arch = load_model(init).arch if init is not None else "csrnet"
     before = torch.get_num_threads()
     torch.set_num_threads(threads if threads is not None else default_threads())
     try:

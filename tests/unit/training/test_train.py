@@ -160,3 +160,16 @@ def test_csrnet_l_trains_on_pixel_subsets_from_a_csrnet_init(few_pairs: Path, tm
     for name in ("conv1.weight", "conv3.bias"):  # frozen base network kept from the CSRNet init
         np.testing.assert_array_equal(model.tensors[name], base.tensors[name])
     assert any(np.abs(v).max() > 0 for k, v in model.tensors.items() if k.startswith("local_net.head"))
+
+
+def test_csrnet_hist_from_a_csrnet_init_and_fine_tuned_without_naming_its_arch(few_pairs: Path, tmp_path: Path) -> None:
+    """A CSRNet initialises csrnet-hist (its branch trains, everything else starts from the init);
+    fine-tuning that model without ``arch`` keeps its architecture (as ``csrnet train --init auto``)."""
+    init = train(few_pairs, tmp_path / "g", iters=2, **FAST)
+    hist = csrnet.load_model(train(few_pairs, tmp_path / "h", arch="csrnet-hist", init=str(init), freeze="base", iters=3, **FAST))
+    assert hist.arch == "csrnet-hist"
+    assert np.abs(hist.tensors["cond_hist2.weight"]).max() > 0  # started at zero, trained
+    np.testing.assert_array_equal(hist.tensors["conv2.weight"], csrnet.load_model(init).tensors["conv2.weight"])
+    hist_path = tmp_path / "h" / "model.safetensors"
+    tuned = csrnet.load_model(train(few_pairs, tmp_path / "t", init=str(hist_path), iters=2, **FAST))
+    assert tuned.arch == "csrnet-hist"
