@@ -110,13 +110,17 @@ def main() -> None:
     ap.add_argument("--model", action="append", default=[], help="a candidate model (name or weights file); repeatable")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--candidates-only", action="store_true",
+                    help="screening: only identity and the --model candidates (no baselines, no bundled models)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     sets = test_sets(args.seed)
     methods: dict[str, Method] = {"identity": lambda x: x, "autocontrast (1 %)": autocontrast, "equalize": equalize,
                                   "grey world": grey_world, "auto levels + gamma": levels_gamma}
     models = {}
-    for name in ["auto", "exposure", *args.model]:
+    if args.candidates_only:
+        methods = {"identity": methods["identity"]}
+    for name in ([] if args.candidates_only else ["auto", "exposure"]) + args.model:
         label = name if name in csrnet.list_models() else f"{Path(name).parent.name}/{Path(name).stem}"
         models[label] = csrnet.load_model(name)
         methods[f"model `{label}`"] = model_method(models[label])

@@ -73,8 +73,8 @@ def camera_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, l
 CAMERA_MIX = (("camera", 0.55), ("exposure", 0.25), ("mix", 0.20))
 
 
-def camera_mix_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    names, weights = zip(*CAMERA_MIX)
+def camera_mix_fault(x: np.ndarray, rng: np.random.Generator, shares: tuple[tuple[str, float], ...] | None = None) -> tuple[np.ndarray, list[str]]:
+    names, weights = zip(*(shares or CAMERA_MIX))
     return fault_maker(str(rng.choice(names, p=np.array(weights) / sum(weights))))(x, rng)
 
 
@@ -257,6 +257,11 @@ def main() -> None:
                     help="camera-mix: the model auto; exposure: the model exposure; mix: the previous auto")
     ap.add_argument("--arch", choices=("csrnet", "csrnet-hist"), default="csrnet",
                     help="csrnet-hist: the condition network also reads colour histograms (csrnet.arch.csrnet.CSRNetHist)")
+    ap.add_argument("--shares", default=None,
+                    help="camera-mix's shares of fault kinds, e.g. camera=0.5,exposure=0.35,mix=0.15 (default: CAMERA_MIX)")
+    ap.add_argument("--batch", type=int, default=4, help="photos per step (the fast recipe's 4 by default)")
+    ap.add_argument("--pixels", type=int, default=8192, help="pixels per photo and step (default 8192)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the idle cores)")
     ap.add_argument("--minutes", type=float, default=None, help="stop early after this much wall time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", type=Path, default=None, help="run folder (default: a temporary one)")
@@ -272,6 +277,9 @@ def main() -> None:
     from csrnet.training.train import train
     from csrnet.weights import load_model, save_model, sha256_file
 
+    if args.shares:
+        global CAMERA_MIX
+        CAMERA_MIX = tuple((k, float(v)) for k, v in (part.split("=") for part in args.shares.split(",")))
     kind = KINDS[args.faults]
     name = kind["name"]
     photos = sorted(PHOTOS.glob("*.jpg"))
@@ -287,7 +295,8 @@ def main() -> None:
         if args.pairs is None:
             write_pairs(train_photos, pairs, args.variants, args.seed, identity_every=4, faults=args.faults)
         weights = train(pairs, run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
-                        init=args.init, lr=args.lr, arch=args.arch,
+                        init=args.init, lr=args.lr, arch=args.arch, threads=args.threads,
+                        batch=args.batch, pixels=args.pixels,
                         max_seconds=args.minutes * 60 if args.minutes else None, val_fraction=0.05)
         minutes = (time.time() - t0) / 60
     model = load_model(weights)

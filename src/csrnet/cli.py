@@ -97,9 +97,9 @@ def enhance(paths, out_raw, model, strength, exact, suffix, fmt, quality, long_e
     if style and model:
         fail("give either --model or --style, not both")
     if engine == "ray":
-        if style or watch or paths == ("-",):
-            fail("--engine ray takes --model (not --style), and folders, files or URLs (not --watch or '-')")
-        runs.enhance_on_ray(paths, out_raw, model or _default_model(), strength=strength, exact=exact, suffix=suffix, fmt=fmt,
+        if watch or paths == ("-",):
+            fail("--engine ray takes folders, files or URLs (not --watch or '-')")
+        runs.enhance_on_ray(paths, out_raw, model or _default_model(), style=style, style_mode=style_mode, strength=strength, exact=exact, suffix=suffix, fmt=fmt,
                         quality=quality, long_edge=long_edge, recursive=recursive, overwrite=overwrite, max_pixels=max_pixels,
                         address=address, workers=workers, manifest=manifest, report=report)
         return

@@ -26,8 +26,12 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
+def _error_line(message: str) -> None:
     click.echo(f"csrnet: error: {one_line(message)}", err=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    _error_line(message)
     sys.exit(code)
 
 
@@ -35,7 +39,7 @@ def abort(message: str, code: int = EXIT_FAILED) -> None:
     """End the process now (a second Ctrl-C): one error line, the temporaries of files still being
     written removed, and no wait for worker threads (a normal exit would join them, i.e. wait for
     the files in progress)."""
-    click.echo(f"csrnet: error: {one_line(message)}", err=True)
+    _error_line(message)
     remove_open_temporaries()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -95,12 +95,13 @@ class EnhanceWorker:
 
     def __init__(self, model: str, strength: float = 1.0, exact: bool = False, long_edge: int | None = None,
                  fmt: str | None = None, quality: int = 95, overwrite: bool = False, max_pixels: int | None = None,
-                 storage_options: dict | None = None):
+                 storage_options: dict | None = None, style: str | None = None, style_mode: str = "lut"):
         from .batch import describe_model, enhancer
         from .io.photo import DEFAULT_MAX_PIXELS
+        from .pipeline import parse_style
         from .weights import load_model
 
-        net = load_model(model)
+        net = parse_style(style, style_mode) if style else load_model(model)
         self.retouch = enhancer(net, strength=strength, exact=exact, long_edge=long_edge)
         self.model, self.strength = describe_model(net), float(strength)
         self.options = {"fmt": fmt, "quality": quality, "overwrite": overwrite, "max_pixels": max_pixels or DEFAULT_MAX_PIXELS}
@@ -230,7 +231,8 @@ def enhance_collection(src: str | Sequence[str], dst: str | None, model: str = "
                        workers: int | None = None, address: str | None = None, suffix: str = "", fmt: str | None = None,
                        overwrite: bool = False, manifest: str | None = None, storage_options: dict | None = None,
                        exact: bool = False, long_edge: int | None = None, quality: int = 95, max_pixels: int | None = None,
-                       recursive: bool = True, batch_size: int = 4, progress: bool = True) -> Summary:
+                       recursive: bool = True, batch_size: int = 4, progress: bool = True, style: str | None = None,
+                       style_mode: str = "lut") -> Summary:
     """Enhance every photo under ``src`` (folders, files or URLs) into ``dst`` on Ray Data.
 
     Without ``address`` a local Ray instance is started (``workers`` CPUs, default all) and shut down
@@ -238,12 +240,18 @@ def enhance_collection(src: str | Sequence[str], dst: str | None, model: str = "
     need ``csrnet-retouch[ray]`` installed. A Ray instance already initialised in this process is used
     as is. ``workers`` is the actor-pool size (default: the cluster's CPUs). The manifest goes to
     ``manifest`` (default ``dst/csrnet-manifest.parquet``, or the current folder without ``dst``).
+    ``style`` (``"modelA:0.7,modelB:0.3"``, :func:`csrnet.parse_style`) blends models instead of ``model``;
+    it is checked here, before any worker starts.
     """
     import ray
 
     from .io.atomic import remove_stale_temporaries
     from .testpoint import checkpoint
 
+    if style:
+        from .pipeline import parse_style
+
+        parse_style(style, style_mode)  # a bad spec is one error here, not one per actor
     sources = [src] if isinstance(src, str) else list(src)
     if manifest is None:
         manifest = (dst.rstrip("/") + "/" + MANIFEST_NAME) if dst is not None else MANIFEST_NAME
@@ -274,7 +282,7 @@ def enhance_collection(src: str | Sequence[str], dst: str | None, model: str = "
                     compute=ray.data.ActorPoolStrategy(size=min(size, max(1, len(chunk)))),
                     fn_constructor_kwargs={"model": model, "strength": strength, "exact": exact, "long_edge": long_edge, "fmt": fmt,
                                            "quality": quality, "overwrite": overwrite, "max_pixels": max_pixels,
-                                           "storage_options": storage_options},
+                                           "storage_options": storage_options, "style": style, "style_mode": style_mode},
                     # a killed worker process: Ray Data's actor pools default to max_restarts=-1 and
                     # max_task_retries=-1, so the actor is restarted and its batch retried (outputs are atomic,
                     # so files finished before the kill are found and skipped)

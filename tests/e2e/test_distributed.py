@@ -354,3 +354,36 @@ def test_cli_engine_ray_with_report(collection, tmp_path):
     assert (out / "csrnet-manifest.parquet").is_file()
     assert "failed" in r.output and "done" in r.output
     assert digests(out) == digests(ref)
+
+
+def test_style_blend_equals_the_cli_and_a_bad_spec_is_one_error(tmp_path):
+    """``--style`` on Ray: the same blend as the single-process CLI, byte for byte; a bad spec fails
+    once, before any worker starts."""
+    from csrnet.errors import CsrnetError
+
+    src = tmp_path / "in"
+    make_collection(src, n=6)
+    style = "auto:0.6,exposure:0.4"
+    ref = tmp_path / "cli"
+    done = subprocess.run([sys.executable, "-m", "csrnet.cli", "enhance", str(src), "-r", "-o", str(ref), "--style", style],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stderr[-2000:]  # the bad files
+    out = tmp_path / "out"
+    summary = enhance_collection(str(src), str(out), workers=2, progress=False, style=style)
+    assert summary.counts == {"done": 6, "failed": 2}, summary
+    assert digests(out) == digests(ref)
+    plain = tmp_path / "plain"
+    enhance_collection(str(src), str(plain), "auto", workers=2, progress=False)
+    assert digests(plain) != digests(out)  # the blend is not the default model
+    models = {r["model"] for r in manifest_rows(out / MANIFEST_NAME)}
+    assert len(models) == 1 and "exposure@" in models.pop()
+    with pytest.raises(CsrnetError, match="nosuchmodel"):
+        enhance_collection(str(src), str(tmp_path / "bad"), workers=2, progress=False, style="auto:0.5,nosuchmodel:0.5")
+    assert not (tmp_path / "bad").exists()
+    from click.testing import CliRunner
+
+    from csrnet.cli import main
+
+    via_cli = tmp_path / "via_cli"  # the command line's --engine ray --style (Ray already running in this process)
+    res = CliRunner().invoke(main, ["enhance", str(src), "-r", "-o", str(via_cli), "--engine", "ray", "--workers", "2", "--style", style])
+    assert res.exit_code == 1 and digests(via_cli) == digests(ref), res.output
