@@ -50,11 +50,15 @@ def run_videos(videos, out_dir, suffix, net, strength, smooth, lut_per_clip, crf
 
     from .batch import output_path
     from .errors import OutputExistsError
-    from .video import enhance_video
+    from .video import enhance_video, read_video_mark
 
     failed = False
     for name in videos:
         src = Path(name)
+        mark = read_video_mark(src)
+        if mark is not None:  # a clip csrnet wrote (e.g. a shell glob caught last run's outputs): retouching it again would double the edit
+            click.echo(f"csrnet: {src}: a csrnet output ({one_line(mark)}); skipped", err=True)
+            continue
         dst = output_path(src, src.parent, out_dir, suffix=suffix, fmt=None).with_suffix(src.suffix)
         if codec == "prores" and dst.suffix.lower() not in (".mov", ".mkv"):
             dst = dst.with_suffix(".mov")

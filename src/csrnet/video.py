@@ -76,6 +76,7 @@ from .video_io import (
     output_format,
     pick_encoder,
     probe,
+    read_video_mark,
 )
 from .video_look import Engine, clip_state, rgb_map, sample
 from .video_pipeline import Run
@@ -91,6 +92,7 @@ __all__ = [
     "export_clip_lut",
     "flicker",
     "is_video",
+    "read_video_mark",
 ]
 
 #: File suffixes routed to the video path (lower case).

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import (
+    CsrnetError,
     InvalidArgumentError,
     MissingDependencyError,
     PhotoError,
@@ -98,6 +99,20 @@ def open_clip(path: Path):
         container.close()
         raise PhotoError(f"{path}: an image ({name.removesuffix('_pipe')}), not a video")
     return container
+
+
+def read_video_mark(path: Path) -> str | None:
+    """csrnet's mark of a clip it wrote (the container's ``comment`` tag, :mod:`csrnet.io.marks`'s text),
+    or None: no mark, or not a readable video. Reads the header only."""
+    try:
+        container = open_clip(Path(path))
+    except CsrnetError:
+        return None
+    try:
+        comment = next((v for k, v in container.metadata.items() if k.lower() == "comment"), None)
+    finally:
+        container.close()
+    return comment if isinstance(comment, str) and comment.startswith("csrnet ") else None
 
 
 def probe(path: Path) -> Clip:

@@ -481,6 +481,15 @@ def test_cli_routes_clips_and_photos(clip8, tmp_path):
     assert len(read_clip(tmp_path / "out" / "holiday.mp4")["frames"]) == len(read_clip(clip)["frames"])
     again = CliRunner().invoke(main, ["enhance", str(clip), "-o", str(tmp_path / "out")])
     assert again.exit_code == 0 and "exists" in again.output
+    # a glob that catches last run's outputs (here: beside the input, _csrnet suffix) skips them, never retouches twice
+    beside = CliRunner().invoke(main, ["enhance", str(clip)])
+    assert beside.exit_code == 0 and (tmp_path / "holiday_csrnet.mp4").is_file(), beside.output
+    stamp = (tmp_path / "holiday_csrnet.mp4").stat().st_mtime_ns
+    glob = CliRunner().invoke(main, ["enhance", str(clip), str(tmp_path / "holiday_csrnet.mp4"), str(tmp_path / "out" / "holiday.mp4")])
+    assert glob.exit_code == 0 and glob.output.count("a csrnet output (") == 2, glob.output
+    assert not (tmp_path / "holiday_csrnet_csrnet.mp4").exists() and not (tmp_path / "out" / "holiday_csrnet.mp4").exists()
+    assert (tmp_path / "holiday_csrnet.mp4").stat().st_mtime_ns == stamp
+    assert video.read_video_mark(clip) is None and video.read_video_mark(photo) is None
     r = CliRunner().invoke(main, ["lut", str(clip), "--size", "17"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "holiday.cube").read_text().count("\n") > 17**3
