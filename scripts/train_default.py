@@ -322,17 +322,22 @@ def main() -> None:
     if args.faults == "camera-mix":
         mix_row += (f"| exposure faults (±2 EV), 3 per photo | {metrics['exposure_identity_psnr']} dB "
                     f"| {metrics['exposure_restored_psnr']} dB |\n")
+    tr = model.meta.get("training", {})
+    network = ("CSRNet with a colour-statistics branch in its condition network (`csrnet-hist`, "
+               f"{model.num_parameters:,} parameters: `csrnet.arch.csrnet.CSRNetHist`)" if model.arch == "csrnet-hist"
+               else f"CSRNet ({model.num_parameters:,} parameters)")
     card = f"""# `{name}` — {kind['title']}
 
-CSRNet (36,489 parameters), trained by this repository's own code {kind['purpose']}, with every fourth example left
+{network}, trained by this repository's own code {kind['purpose']}, with every fourth example left
 undegraded so good photos are left alone.
 
 - **Data**: {len(train_photos)} photos from `../shared/data/photos` (long edge {LONG_EDGE} px), {args.variants} variants each (random crop and flip, {kind['variants']}).
   Held out, never trained on: {len(held)} photos (a fixed fifth by name hash, plus `examples/`).
   Licenses of the training photos: {json.dumps(lic_counts)}. Attributions: `../shared/data/photos/MANIFEST.csv`.
   Because some are CC-BY-SA / GPL, the weights are offered under CC-BY-SA-4.0.
-- **Recipe**: `csrnet.training.train` fast recipe (L1 on random pixel subsets, condition network on a {CONDITION_SIZE}-px copy),
-  {args.iters} steps, seed {args.seed}; {minutes:.1f} min on 2 CPU cores.
+- **Recipe**: `csrnet.training.train` fast recipe (L1 on {tr.get('pixels_per_image', args.pixels)} random pixels of each of
+  {tr.get('batch', args.batch)} photos per step, condition network on a {CONDITION_SIZE}-px copy), {tr.get('iters', args.iters)} steps,
+  seed {tr.get('seed', args.seed)}; {minutes:.1f} min on 2 CPU cores.
 - **Reproduce**: `{model.meta['command']}`
 - **Weights sha256**: `{sha256_file(dst)}`
 

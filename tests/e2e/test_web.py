@@ -87,7 +87,7 @@ def test_models_lists_bundled(client):
     assert r.status_code == 200
     by_name = {m["name"]: m for m in r.json()}
     auto = by_name["auto"]
-    assert auto["arch"] == "csrnet" and auto["parameters"] == 36489 and auto["default"] and auto["description"]
+    assert auto["arch"] == "csrnet-hist" and auto["parameters"] == 40137 and auto["default"] and auto["description"]
     assert set(by_name) == set(csrnet.list_models())
 
 
