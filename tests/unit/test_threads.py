@@ -46,6 +46,11 @@ def test_csrnet_l_exact_same_on_any_thread_count():
     assert np.array_equal(csrnet.enhance(x, model, exact=True, threads=3), one)
 
 
+def _nice() -> int:
+    """The calling thread's nice value."""
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
 @pytest.mark.skipif(not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"),
                     reason="per-thread priorities are a Linux feature this platform lacks")
 def test_lower_priority_lowers_only_the_calling_thread_and_is_inherited():
@@ -53,17 +58,14 @@ def test_lower_priority_lowers_only_the_calling_thread_and_is_inherited():
     thread that answers light requests keeps its own."""
     from csrnet.threads import lower_priority
 
-    def nice() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    before, seen = nice(), {}
+    before, seen = _nice(), {}
 
     def child() -> None:
-        seen["child"] = nice()
+        seen["child"] = _nice()
 
     def worker() -> None:
         lower_priority(5)
-        seen["worker"] = nice()
+        seen["worker"] = _nice()
         t = threading.Thread(target=child)
         t.start()
         t.join()
@@ -72,7 +74,7 @@ def test_lower_priority_lowers_only_the_calling_thread_and_is_inherited():
     t.start()
     t.join()
     assert seen == {"worker": min(19, before + 5), "child": min(19, before + 5)}
-    assert nice() == before
+    assert _nice() == before
 
 
 @pytest.mark.skipif(not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"),
@@ -82,31 +84,28 @@ def test_kernel_blocks_run_at_the_callers_priority_whichever_pool_came_first():
     that priority even when a normal-priority caller made the kept pool first (and vice versa)."""
     from csrnet.threads import lower_priority, run_blocks
 
-    def nice() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    def blocks_nice() -> set[int]:
+    def blocks__nice() -> set[int]:
         seen: set[int] = set()
         lock = threading.Lock()
 
         def work(_: int) -> None:
             with lock:
-                seen.add(nice())
+                seen.add(_nice())
             time.sleep(0.01)  # so several pool threads take part
 
         run_blocks(work, range(8), 3)
         return seen
 
-    before = nice()
-    assert blocks_nice() == {before}  # the normal pool exists from here on
+    before = _nice()
+    assert blocks__nice() == {before}  # the normal pool exists from here on
     low: dict[str, set[int]] = {}
 
     def worker() -> None:
         lower_priority(4)
-        low["blocks"] = blocks_nice()
+        low["blocks"] = blocks__nice()
 
     t = threading.Thread(target=worker)
     t.start()
     t.join()
     assert low["blocks"] == {min(19, before + 4)}
-    assert blocks_nice() == {before}  # the normal pool was not lowered by the low caller
+    assert blocks__nice() == {before}  # the normal pool was not lowered by the low caller
