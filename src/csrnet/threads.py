@@ -60,8 +60,7 @@ def lower_priority(niceness: int = 10) -> None:
     once. A no-op where unsupported; raising the priority again would need privileges, so use it on
     dedicated threads."""
     try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, _niceness() + niceness))
     except (AttributeError, OSError):
         pass
 

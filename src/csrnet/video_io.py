@@ -22,6 +22,7 @@ from .errors import (
     PhotoError,
     UnsupportedFormatError,
 )
+from .io.marks import is_mark
 from .video_color import PIXEL_FORMATS, YuvSpec, plane_view
 
 #: ``codec`` values of :func:`csrnet.video.enhance_video` (``same``: the input's codec, where one of these encoders fits it).
@@ -112,7 +113,7 @@ def read_video_mark(path: Path) -> str | None:
         comment = next((v for k, v in container.metadata.items() if k.lower() == "comment"), None)
     finally:
         container.close()
-    return comment if isinstance(comment, str) and comment.startswith("csrnet ") else None
+    return comment if is_mark(comment) else None
 
 
 def probe(path: Path) -> Clip:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import CsrnetError, PhotoError, UnsupportedFormatError
 from .kernels.lut import Lattice, LatticeGrid
+from .io.marks import is_mark
 from .video_io import Clip, encoder_options, frame_planes, import_av, open_clip, why
 from .video_look import (
     Engine,
@@ -255,7 +256,7 @@ class Run:
                 raise CsrnetError(f"cannot write {fmt} video ({why(e)})") from None
             out.metadata.update({k: v for k, v in container.metadata.items()
                                  if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration")
-                                 and not (k.lower() == "comment" and v.startswith("csrnet "))})
+                                 and not (k.lower() == "comment" and is_mark(v))})
             if self.mark and not any(k.lower() == "comment" for k in out.metadata):
                 out.metadata["comment"] = self.mark  # csrnet's mark, as photos carry it in EXIF Software
             try:

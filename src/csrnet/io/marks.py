@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["SOFTWARE_TAG", "mark_exif", "read_mark", "settings_text"]
+__all__ = ["SOFTWARE_TAG", "is_mark", "mark_exif", "read_mark", "settings_text"]
 
 SOFTWARE_TAG = 0x0131
 _PREFIX = "csrnet "
@@ -28,6 +28,11 @@ def _version() -> str:
         return version("csrnet-retouch")
     except (ImportError, PackageNotFoundError):  # running from a source tree
         return "0"
+
+
+def is_mark(text: object) -> bool:
+    """Whether ``text`` (a photo's EXIF Software, a clip's ``comment`` tag) is a csrnet mark."""
+    return isinstance(text, str) and text.startswith(_PREFIX)
 
 
 def settings_text(settings: dict[str, object]) -> str:
@@ -62,6 +67,6 @@ def read_mark(path: str | os.PathLike[str]) -> str | None:
         return None
     if isinstance(software, bytes):
         software = software.decode("latin-1", "replace")
-    if isinstance(software, str) and software.rstrip("\x00").startswith(_PREFIX):
+    if isinstance(software, str) and is_mark(software.rstrip("\x00")):
         return software.rstrip("\x00")
     return None

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..arch.layers import COLOUR_BINS  # the numpy twin's bin count (torch-free module)
+
 __all__ = ["ConditionNet", "CSRNet", "CSRNetHist", "CSRNetL", "colour_statistics", "create_model", "count_parameters"]
 
 
@@ -109,9 +111,6 @@ class CSRNet(nn.Module):
         x = torch.cat(xs)[..., None]  # (B, 3, K, 1): the 1x1 convolutions see K "pixels"
         y = torch.cat(ys)[..., None]
         return F.l1_loss(self.base(x, torch.cat(conds)), y)
-
-
-COLOUR_BINS = 16  # csrnet.arch.layers.COLOUR_BINS (that module's twin of colour_statistics)
 
 
 def colour_statistics(x: torch.Tensor) -> torch.Tensor:
