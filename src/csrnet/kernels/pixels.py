@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["check_rgb", "pil_rgb", "to_float", "from_float", "image_size"]
+__all__ = ["check_rgb", "pil_rgb", "as_array", "to_float", "from_float", "image_size"]
 
 
 def check_rgb(arr: np.ndarray) -> None:
@@ -42,6 +42,14 @@ def image_size(image: np.ndarray | Image.Image) -> tuple[int, int]:
     return arr.shape[0], arr.shape[1]
 
 
+def as_array(image: np.ndarray | Image.Image) -> np.ndarray:
+    """Any supported image -> (H, W, 3) array of its own type (uint8, uint16 or float32; no copy for
+    arrays), checked to be RGB."""
+    arr = np.asarray(pil_rgb(image)) if isinstance(image, Image.Image) else np.asarray(image)
+    check_rgb(arr)
+    return arr
+
+
 def to_float(image: np.ndarray | Image.Image) -> np.ndarray:
     """Any supported image -> (H, W, 3) float32 in [0, 1]: integers divided by 255 or 65535, float32
     taken as is (no copy).
@@ -50,10 +58,7 @@ def to_float(image: np.ndarray | Image.Image) -> np.ndarray:
         >>> to_float(np.full((2, 2, 3), 255, np.uint8)).max()
         1.0
     """
-    if isinstance(image, Image.Image):
-        image = np.asarray(pil_rgb(image))
-    arr = np.asarray(image)
-    check_rgb(arr)
+    arr = as_array(image)
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / 255.0
     if arr.dtype == np.uint16:

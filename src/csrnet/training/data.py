@@ -39,12 +39,13 @@ from PIL import Image
 from ..errors import CsrnetError
 from ..io.codecs import png_bit_depth
 from ..io.formats import read_photo
-from ..kernels.pixels import to_float
+from ..kernels.pixels import as_array, to_float
 
 __all__ = [
     "Pair",
     "IMAGE_SUFFIXES",
     "find_pairs",
+    "read_pixels",
     "read_rgb",
     "image_size",
     "load_pairs",
@@ -86,7 +87,18 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         >>> img.shape, img.dtype          # doctest: +SKIP
         ((341, 512, 3), dtype('float32'))
     """
-    return np.ascontiguousarray(to_float(read_photo(path, as_array=True).pixels))
+    return np.ascontiguousarray(to_float(read_pixels(path)))
+
+
+def read_pixels(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode a photo as :func:`read_rgb` does, but keep the decoder's own type: (H, W, 3) uint8 for
+    8-bit files, uint16 for 16-bit ones and developed RAW, float32 for float TIFF; ``to_float`` of it
+    is exactly :func:`read_rgb`'s result. A quarter of the memory for 8-bit training sets.
+
+    Raises:
+        CsrnetError: unreadable or unsupported file, naming it.
+    """
+    return as_array(read_photo(path, as_array=True).pixels)
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -239,8 +251,9 @@ def find_pairs(root: str | os.PathLike[str], list_file: str | os.PathLike[str] |
     return pairs
 
 
-def load_pairs(pairs: Iterable[Pair], progress: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Decode every pair once (input, target), each (H, W, 3) float32 in [0, 1].
+def load_pairs(pairs: Iterable[Pair], progress: bool = False, *, as_float: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Decode every pair once (input, target), each (H, W, 3) float32 in [0, 1] (:func:`read_rgb`),
+    or, with ``as_float=False``, in the decoder's own type (:func:`read_pixels`).
 
     Every file is decoded before returning; all failures (a header that parsed but a
     body that does not, a size that changed) are raised together in one CsrnetError.
@@ -255,7 +268,7 @@ def load_pairs(pairs: Iterable[Pair], progress: bool = False) -> list[tuple[np.n
     problems: list[str] = []
     for p in items:
         try:
-            x, y = read_rgb(p.input), read_rgb(p.target)
+            x, y = (read_rgb(p.input), read_rgb(p.target)) if as_float else (read_pixels(p.input), read_pixels(p.target))
         except CsrnetError as e:
             problems.append(str(e))
             continue

@@ -99,14 +99,15 @@ class CSRNet(nn.Module):
         return self.base(x, self.condition(x if cond_input is None else cond_input))
 
     def subset_loss(self, examples: Sequence[Any], pixels: int, rng: np.random.Generator) -> torch.Tensor:
-        """L1 on ``pixels`` random pixels of each example (``.x``, ``.y`` (1,3,H,W), ``.cond`` its condition
-        copy): the base network is per-pixel, so a random subset of pixels is a valid mini-batch."""
+        """L1 on ``pixels`` random pixels of each example (``.size`` its (H, W), ``.take(idx)`` the (1,3,K)
+        input and target at flat indices, ``.cond`` its condition copy): the base network is per-pixel,
+        so a random subset of pixels is a valid mini-batch."""
         conds, xs, ys = [], [], []
         for ex in examples:
-            hw = ex.x.shape[2] * ex.x.shape[3]
-            idx = torch.from_numpy(rng.integers(0, hw, size=pixels)).to(ex.x.device)
-            xs.append(ex.x.flatten(2)[:, :, idx])
-            ys.append(ex.y.flatten(2)[:, :, idx])
+            h, w = ex.size
+            x, y = ex.take(torch.from_numpy(rng.integers(0, h * w, size=pixels)).to(ex.cond.device))
+            xs.append(x)
+            ys.append(y)
             conds.append(self.condition(ex.cond))
         x = torch.cat(xs)[..., None]  # (B, 3, K, 1): the 1x1 convolutions see K "pixels"
         y = torch.cat(ys)[..., None]
@@ -314,17 +315,18 @@ class CSRNetL(nn.Module):
         return sfm(g.conv3(h), 2, g.cond_scale3, g.cond_shift3)[..., 0]
 
     def subset_loss(self, examples: Sequence[Any], pixels: int, rng: np.random.Generator) -> torch.Tensor:
-        """L1 on ``pixels`` random pixels of each example, with their positions (:meth:`forward_points`;
-        coordinates are pixel centres normalised to [-1, 1], ``(2*i+1)/size - 1``)."""
+        """L1 on ``pixels`` random pixels of each example (as :meth:`CSRNet.subset_loss` reads them), with
+        their positions (:meth:`forward_points`; coordinates are pixel centres normalised to [-1, 1],
+        ``(2*i+1)/size - 1``)."""
         preds, ys = [], []
         for ex in examples:
-            h, w = ex.x.shape[2], ex.x.shape[3]
+            h, w = ex.size
             flat = rng.integers(0, h * w, size=pixels)
             row, col = np.divmod(flat, w)
             coords = np.stack([(2 * col + 1) / w - 1, (2 * row + 1) / h - 1], axis=-1).astype(np.float32)
-            idx = torch.from_numpy(flat).to(ex.x.device)
-            preds.append(self.forward_points(ex.x.flatten(2)[:, :, idx], torch.from_numpy(coords)[None].to(ex.x.device), ex.cond))
-            ys.append(ex.y.flatten(2)[:, :, idx])
+            x, y = ex.take(torch.from_numpy(flat).to(ex.cond.device))
+            preds.append(self.forward_points(x, torch.from_numpy(coords)[None].to(ex.cond.device), ex.cond))
+            ys.append(y)
         return F.l1_loss(torch.cat(preds), torch.cat(ys))
 
     def forward(self, x: torch.Tensor, cond_input: torch.Tensor | None = None) -> torch.Tensor:

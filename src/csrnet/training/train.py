@@ -19,8 +19,9 @@ crops, no augmentation; the condition network sees the full-resolution input.
   by an order of magnitude and becomes independent of photo size.
 * Several images per step (:data:`FAST_BATCH`): each gets its own condition vector; the
   gradient averages over different images instead of following one photo at a time.
-* All pairs are decoded once and kept in memory (inputs, targets and the downscaled
-  condition copies), so no step decodes a file.
+* All pairs are decoded once and kept in memory (inputs and targets in the decoder's own
+  type, uint8 for 8-bit files; the downscaled condition copies in float32), so no step
+  decodes a file.
 * Adam at a higher lr (:data:`FAST_LR`, 1e-3 from scratch; :data:`FAST_FINETUNE_LR` when
   starting from ``init``), betas (0.9, 0.99), a short linear warm-up then cosine decay to
   1/100 of the peak — short runs need the decay to settle.
@@ -66,6 +67,7 @@ import torch.nn.functional as F
 from ..arch import get_architecture
 from ..errors import CsrnetError
 from ..io.atomic import remove_stale_temporaries
+from ..kernels.pixels import to_float
 from ..kernels.resize import downscale
 from ..testpoint import checkpoint
 from ..threads import default_threads as cpu_threads
@@ -139,7 +141,7 @@ def psnr8(output: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) 
 
 
 def _to_chw(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(H, W, 3) float32 -> (1, 3, H, W) tensor on ``device``."""
+    """(H, W, 3) array -> (1, 3, H, W) tensor of its type on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(device)
 
 
@@ -223,19 +225,52 @@ class _Logger:
 # ------------------------------------------------------------------------------- data
 @dataclass
 class _Example:
-    """One cached pair on the training device: full-size input/target and the condition copy."""
+    """One cached pair on the training device: full-size input/target and the condition copy.
+
+    Input and target are kept in the decoder's own type (uint8 for 8-bit files: a quarter of
+    float32's memory, so a FiveK-sized set fits on a laptop) and made float32 in [0, 1] when read,
+    by the same division :func:`csrnet.kernels.pixels.to_float` does, so training sees exactly the
+    values it would if they were cached as float32.
+    """
 
     name: str
-    x: torch.Tensor  # (1, 3, H, W)
-    y: torch.Tensor  # (1, 3, H, W)
-    cond: torch.Tensor  # (1, 3, h, w): what the condition network sees
+    stored_x: torch.Tensor  # (1, 3, H, W), uint8 / uint16 / float32
+    stored_y: torch.Tensor  # (1, 3, H, W), uint8 / uint16 / float32
+    cond: torch.Tensor  # (1, 3, h, w) float32: what the condition network sees
+
+    @property
+    def x(self) -> torch.Tensor:
+        """(1, 3, H, W) float32 input in [0, 1]."""
+        return _as_float(self.stored_x)
+
+    @property
+    def y(self) -> torch.Tensor:
+        """(1, 3, H, W) float32 target in [0, 1]."""
+        return _as_float(self.stored_y)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the input and target."""
+        return int(self.stored_x.shape[2]), int(self.stored_x.shape[3])
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 3, K) float32 input and target at the flat pixel indices ``idx`` (K of them)."""
+        return _as_float(self.stored_x.flatten(2)[:, :, idx]), _as_float(self.stored_y.flatten(2)[:, :, idx])
+
+
+def _as_float(t: torch.Tensor) -> torch.Tensor:
+    if t.dtype == torch.uint8:
+        return t.float() / 255.0
+    if t.dtype == torch.uint16:
+        return t.float() / 65535.0
+    return t
 
 
 def _cache(pairs: Sequence[Pair], condition_size: int | None, device: torch.device, progress: bool) -> list[_Example]:
-    images = load_pairs(pairs, progress=progress)
+    images = load_pairs(pairs, progress=progress, as_float=False)
     out = []
     for p, (x, y) in zip(pairs, images):
-        small = downscale(x, condition_size)
+        small = downscale(to_float(x), condition_size)
         out.append(_Example(p.name, _to_chw(x, device), _to_chw(y, device), _to_chw(small, device)))
     return out
 

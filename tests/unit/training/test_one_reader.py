@@ -55,3 +55,34 @@ def test_adobe_rgb_pair_is_seen_identically(tmp_path, adobe_rgb_icc):
     written = np.asarray(Image.open(tmp_path / "out" / "owl.png").convert("RGB"))
     assert np.array_equal(written, np.asarray(csrnet.enhance(seen.pixels, model)))
     assert scores[("auto", "owl")].psnr == psnr(written, to_uint8(y_train))
+
+
+def test_cache_keeps_the_decoders_type_and_reads_back_exactly(tmp_path):
+    """8-bit pairs are cached as uint8 and 16-bit ones as uint16 (a quarter / half of float32's memory);
+    what training reads back is bit for bit read_rgb's float32, whole or at sampled pixels."""
+    root = tmp_path / "pairs"
+    for sub in ("input", "target"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    eight = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    Image.fromarray(eight).save(root / "input" / "a.png")
+    Image.fromarray(255 - eight).save(root / "target" / "a.png")
+    sixteen = rng.integers(0, 65536, (40, 56, 3), dtype=np.uint16)
+    import tifffile
+
+    tifffile.imwrite(root / "input" / "b.tif", sixteen, photometric="rgb")
+    tifffile.imwrite(root / "target" / "b.tif", 65535 - sixteen, photometric="rgb")
+
+    pairs = find_pairs(root)
+    examples = _cache(pairs, 32, torch.device("cpu"), False)
+    assert [(e.stored_x.dtype, e.stored_y.dtype) for e in examples] == [(torch.uint8, torch.uint8), (torch.uint16, torch.uint16)]
+    for example, (x, y) in zip(examples, load_pairs(pairs)):
+        assert example.size == (40, 56)
+        assert np.array_equal(example.x[0].permute(1, 2, 0).numpy(), x)
+        assert np.array_equal(example.y[0].permute(1, 2, 0).numpy(), y)
+        idx = torch.tensor([0, 17, 40 * 56 - 1])
+        tx, ty = example.take(idx)
+        assert tx.dtype == ty.dtype == torch.float32
+        assert np.array_equal(tx[0].numpy(), x.reshape(-1, 3)[idx.numpy()].T)
+        assert np.array_equal(ty[0].numpy(), y.reshape(-1, 3)[idx.numpy()].T)
+        assert example.cond.dtype == torch.float32
