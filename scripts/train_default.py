@@ -1,15 +1,19 @@
 """Train the bundled models ``auto`` and ``exposure`` from the license-clean photos in ../shared/data/photos.
 
-    python scripts/train_default.py --faults camera-mix [--iters 10000] [--variants 16]   # auto (issue 18)
-    python scripts/train_default.py --faults exposure                                     # exposure
-    python scripts/train_default.py --faults camera-mix --weights W.safetensors           # re-measure, re-card
+    python scripts/train_default.py --faults camera-mix --threads 1              # auto (issue 18)
+    python scripts/train_default.py --faults exposure                           # exposure
+    python scripts/train_default.py --faults camera-mix --weights W.safetensors # re-measure, re-card
+
+Each kind has its recipe (``KINDS[...]["recipe"]``: network, photos and pixels per step, steps,
+degraded variants per photo); a command-line option overrides one part of it, e.g.
+``--variants 32`` (bench: more variants keep finished photos closer to themselves).
 
 Targets: the photos themselves (long edge 384 px); inputs: the same photos after synthetic faults:
 ``--faults camera-mix`` (the model ``auto``) camera-like renditions (csrnet.training.rendition, fitted
 to the FiveK pairs by bench/fivek_statistics.py) 55 %, exposure faults 25 %, random global faults 20 %;
 ``--faults mix`` (the previous ``auto``) 1-3 random faults of seven kinds (csrnet.training.degrade);
 ``--faults exposure`` (the model ``exposure``) an exposure change of up to ±2 EV. Every fourth example
-is left clean. Photos whose names hash into the held-out fifth, and the ones copied to examples/, are
+is left clean (``--identity-every``). Photos whose names hash into the held-out fifth, and the ones copied to examples/, are
 never trained on (csrnet.training.heldout, shared with bench/auto_ceiling.py and bench/default_model.py).
 Writes NAME.safetensors and its card NAME.md into ``--out`` (default: src/csrnet/models) and
 docs/NAME_before_after.png, with the measured numbers.
@@ -206,7 +210,8 @@ KINDS = {
         summary="default: undoes exposure, white-balance, contrast, saturation and tone-curve faults",
         purpose="to undo common global faults of\nwell-exposed photos: exposure ±2 EV, gamma, contrast, black/white point, white-balance casts,\n"
                 "saturation and tone curves, 1–3 at a time (`csrnet.training.degrade`)",
-        variants="then 1–3 random degradations", row="degraded held-out photos (3 random degradations each)"),
+        variants="then 1–3 random degradations", row="degraded held-out photos (3 random degradations each)",
+        recipe=dict(arch="csrnet", batch=4, pixels=8192, iters=10000, variants=16)),
     "camera-mix": dict(
         name="auto", title="csrnet's bundled default model",
         summary="default: takes flat, dark camera renditions to a finished look; undoes exposure and other global faults",
@@ -214,12 +219,14 @@ KINDS = {
                 "FiveK camera renditions differ from the experts' versions) to the finished photo, and to undo exposure\n"
                 "faults (±2 EV) and random global faults (`csrnet.training.degrade`)",
         variants="then a camera rendition (55 %), an exposure fault (25 %) or 1–3 random faults (20 %)",
-        row="held-out camera renditions (3 per photo)"),
+        row="held-out camera renditions (3 per photo)",
+        recipe=dict(arch="csrnet-hist", batch=16, pixels=2048, iters=5000, variants=16)),
     "exposure": dict(
         name="exposure", title="csrnet's bundled exposure model",
         summary="undoes exposure faults: photos up to 2 EV too dark or too bright",
         purpose="to undo exposure faults of\nwell-exposed photos: up to ±2 EV in linear light, highlights clipped (`csrnet.training.degrade.exposure`)",
-        variants="then one exposure change of uniform ±2 EV", row="held-out photos, 3 random exposures (±2 EV) each"),
+        variants="then one exposure change of uniform ±2 EV", row="held-out photos, 3 random exposures (±2 EV) each",
+        recipe=dict(arch="csrnet", batch=4, pixels=8192, iters=10000, variants=16)),
 }
 
 
@@ -251,16 +258,19 @@ use it on photos with an exposure fault, with `--strength` below 1 where the fau
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--iters", type=int, default=10000)
-    ap.add_argument("--variants", type=int, default=16)
+    ap.add_argument("--iters", type=int, default=None, help="training steps (default: the kind's recipe, KINDS)")
+    ap.add_argument("--variants", type=int, default=None, help="degraded variants per photo (default: the kind's recipe)")
     ap.add_argument("--faults", choices=sorted(KINDS), default="camera-mix",
                     help="camera-mix: the model auto; exposure: the model exposure; mix: the previous auto")
-    ap.add_argument("--arch", choices=("csrnet", "csrnet-hist"), default="csrnet",
-                    help="csrnet-hist: the condition network also reads colour histograms (csrnet.arch.csrnet.CSRNetHist)")
+    ap.add_argument("--arch", choices=("csrnet", "csrnet-hist"), default=None,
+                    help="csrnet-hist: the condition network also reads colour histograms (csrnet.arch.csrnet.CSRNetHist); "
+                         "default: the kind's recipe")
     ap.add_argument("--shares", default=None,
                     help="camera-mix's shares of fault kinds, e.g. camera=0.5,exposure=0.35,mix=0.15 (default: CAMERA_MIX)")
-    ap.add_argument("--batch", type=int, default=4, help="photos per step (the fast recipe's 4 by default)")
-    ap.add_argument("--pixels", type=int, default=8192, help="pixels per photo and step (default 8192)")
+    ap.add_argument("--identity-every", type=int, default=4,
+                    help="leave every n-th example clean (do-no-harm examples; default 4: a quarter)")
+    ap.add_argument("--batch", type=int, default=None, help="photos per step (default: the kind's recipe)")
+    ap.add_argument("--pixels", type=int, default=None, help="pixels per photo and step (default: the kind's recipe)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the idle cores)")
     ap.add_argument("--minutes", type=float, default=None, help="stop early after this much wall time")
     ap.add_argument("--seed", type=int, default=0)
@@ -281,6 +291,9 @@ def main() -> None:
         global CAMERA_MIX
         CAMERA_MIX = tuple((k, float(v)) for k, v in (part.split("=") for part in args.shares.split(",")))
     kind = KINDS[args.faults]
+    for key, value in kind["recipe"].items():  # what is not given on the command line: the kind's recipe
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     name = kind["name"]
     photos = sorted(PHOTOS.glob("*.jpg"))
     train_photos, held = split(photos, EXAMPLES)
@@ -293,7 +306,7 @@ def main() -> None:
     else:
         pairs = args.pairs or args.keep_pairs or work / "pairs"
         if args.pairs is None:
-            write_pairs(train_photos, pairs, args.variants, args.seed, identity_every=4, faults=args.faults)
+            write_pairs(train_photos, pairs, args.variants, args.seed, identity_every=args.identity_every, faults=args.faults)
         weights = train(pairs, run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
                         init=args.init, lr=args.lr, arch=args.arch, threads=args.threads,
                         batch=args.batch, pixels=args.pixels,
@@ -326,9 +339,10 @@ def main() -> None:
     network = ("CSRNet with a colour-statistics branch in its condition network (`csrnet-hist`, "
                f"{model.num_parameters:,} parameters: `csrnet.arch.csrnet.CSRNetHist`)" if model.arch == "csrnet-hist"
                else f"CSRNet ({model.num_parameters:,} parameters)")
+    clean_share = "every fourth" if args.identity_every == 4 else f"one in {args.identity_every}"
     card = f"""# `{name}` — {kind['title']}
 
-{network}, trained by this repository's own code {kind['purpose']}, with every fourth example left
+{network}, trained by this repository's own code {kind['purpose']}, with {clean_share} example left
 undegraded so good photos are left alone.
 
 - **Data**: {len(train_photos)} photos from `../shared/data/photos` (long edge {LONG_EDGE} px), {args.variants} variants each (random crop and flip, {kind['variants']}).
