@@ -324,8 +324,8 @@ def _validate(model: torch.nn.Module, data: list[_Example]) -> float:
 
 
 # ---------------------------------------------------------------------------- train
-def _load_init(model: torch.nn.Module, init: str, arch: str) -> Model:
-    src = load_model(init)
+def _load_init(model: torch.nn.Module, src: Model, init: str, arch: str) -> Model:
+    """Load the weights ``src`` (read from ``init``, named in errors) into ``model``; returns ``src``."""
     state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in src.tensors.items()}
     if src.arch == arch:
         model.load_state_dict(state, strict=True)
@@ -417,13 +417,14 @@ def train(
     """
     if recipe not in ("fast", "paper"):
         raise CsrnetError(f"recipe must be 'fast' or 'paper', got {recipe!r}")
+    init_model = load_model(init) if init is not None else None
     if arch is None:
-        arch = load_model(init).arch if init is not None else "csrnet"
+        arch = init_model.arch if init_model is not None else "csrnet"
     before = torch.get_num_threads()
     torch.set_num_threads(threads if threads is not None else default_threads())
     try:
         return _train(
-            pairs_dir, out_dir, val_dir=val_dir, val_fraction=val_fraction, list_file=list_file, init=init,
+            pairs_dir, out_dir, val_dir=val_dir, val_fraction=val_fraction, list_file=list_file, init=init, init_model=init_model,
             freeze=freeze, recipe=recipe, iters=iters, seed=seed, resume=resume, arch=arch,
             condition_size=condition_size, checkpoint_every=checkpoint_every, val_every=val_every, lr=lr,
             batch=batch, pixels=pixels, device=device, progress=progress, max_seconds=max_seconds,
@@ -455,6 +456,7 @@ def _train(
     val_fraction: float,
     list_file: str | os.PathLike[str] | None,
     init: str | os.PathLike[str] | None,
+    init_model: Model | None,
     freeze: Freeze,
     recipe: Recipe,
     iters: int | None,
@@ -488,8 +490,8 @@ def _train(
 
     torch.manual_seed(seed)
     model = get_architecture(arch).torch_module()().to(dev)
-    init_model = _load_init(model, str(init), arch) if init is not None else None
     if init_model is not None:
+        _load_init(model, init_model, str(init), arch)
         model.to(dev)
 
     # Condition size must be known before caching the condition copies.
