@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,7 +136,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     sizes = {k: len(v) for k, v in sets.items()}
     text = ["# The default model against blind corrections (bench/default_model.py)", "",
-            f"`python bench/default_model.py {' '.join('--model ' + m for m in args.model)}`".replace(" `", "`"),
+            f"`python bench/default_model.py {' '.join(sys.argv[1:])}`".replace(" `", "`"),
             f"(seed {args.seed}; pairs per set: {sizes}; PSNR capped at 60 dB per photo)", "", *lines]
     if not args.no_speed:
         import tempfile
