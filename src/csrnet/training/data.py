@@ -93,7 +93,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 def read_pixels(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode a photo as :func:`read_rgb` does, but keep the decoder's own type: (H, W, 3) uint8 for
     8-bit files, uint16 for 16-bit ones and developed RAW, float32 for float TIFF; ``to_float`` of it
-    is exactly :func:`read_rgb`'s result. A quarter of the memory for 8-bit training sets.
+    is exactly :func:`read_rgb`'s result (training caches 8-bit pixels so, in a quarter of the memory).
 
     Raises:
         CsrnetError: unreadable or unsupported file, naming it.

@@ -19,9 +19,8 @@ crops, no augmentation; the condition network sees the full-resolution input.
   by an order of magnitude and becomes independent of photo size.
 * Several images per step (:data:`FAST_BATCH`): each gets its own condition vector; the
   gradient averages over different images instead of following one photo at a time.
-* All pairs are decoded once and kept in memory (inputs and targets in the decoder's own
-  type, uint8 for 8-bit files; the downscaled condition copies in float32), so no step
-  decodes a file.
+* All pairs are decoded once and kept in memory (8-bit inputs and targets as uint8, others
+  and the downscaled condition copies as float32), so no step decodes a file.
 * Adam at a higher lr (:data:`FAST_LR`, 1e-3 from scratch; :data:`FAST_FINETUNE_LR` when
   starting from ``init``), betas (0.9, 0.99), a short linear warm-up then cosine decay to
   1/100 of the peak — short runs need the decay to settle.
@@ -227,15 +226,16 @@ class _Logger:
 class _Example:
     """One cached pair on the training device: full-size input/target and the condition copy.
 
-    Input and target are kept in the decoder's own type (uint8 for 8-bit files: a quarter of
-    float32's memory, so a FiveK-sized set fits on a laptop) and made float32 in [0, 1] when read,
-    by the same division :func:`csrnet.kernels.pixels.to_float` does, so training sees exactly the
-    values it would if they were cached as float32.
+    Pixels of 8-bit files are kept as uint8 (a quarter of float32's memory, so a FiveK-sized set
+    fits on a laptop) and made float32 in [0, 1] when read, by the same division
+    :func:`csrnet.kernels.pixels.to_float` does, so training sees exactly the values it would if
+    they were cached as float32. Others (16-bit, RAW, float) are kept as float32: torch's uint16
+    lacks indexing on some devices.
     """
 
     name: str
-    stored_x: torch.Tensor  # (1, 3, H, W), uint8 / uint16 / float32
-    stored_y: torch.Tensor  # (1, 3, H, W), uint8 / uint16 / float32
+    stored_x: torch.Tensor  # (1, 3, H, W), uint8 or float32
+    stored_y: torch.Tensor  # (1, 3, H, W), uint8 or float32
     cond: torch.Tensor  # (1, 3, h, w) float32: what the condition network sees
 
     @property
@@ -259,11 +259,12 @@ class _Example:
 
 
 def _as_float(t: torch.Tensor) -> torch.Tensor:
-    if t.dtype == torch.uint8:
-        return t.float() / 255.0
-    if t.dtype == torch.uint16:
-        return t.float() / 65535.0
-    return t
+    return t.float() / 255.0 if t.dtype == torch.uint8 else t
+
+
+def _compact(image: np.ndarray) -> np.ndarray:
+    """uint8 pixels as they are, anything else as float32 in [0, 1]."""
+    return image if image.dtype == np.uint8 else to_float(image)
 
 
 def _cache(pairs: Sequence[Pair], condition_size: int | None, device: torch.device, progress: bool) -> list[_Example]:
@@ -271,7 +272,7 @@ def _cache(pairs: Sequence[Pair], condition_size: int | None, device: torch.devi
     out = []
     for p, (x, y) in zip(pairs, images):
         small = downscale(to_float(x), condition_size)
-        out.append(_Example(p.name, _to_chw(x, device), _to_chw(y, device), _to_chw(small, device)))
+        out.append(_Example(p.name, _to_chw(_compact(x), device), _to_chw(_compact(y), device), _to_chw(small, device)))
     return out
 
 

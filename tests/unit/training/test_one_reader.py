@@ -58,8 +58,8 @@ def test_adobe_rgb_pair_is_seen_identically(tmp_path, adobe_rgb_icc):
 
 
 def test_cache_keeps_the_decoders_type_and_reads_back_exactly(tmp_path):
-    """8-bit pairs are cached as uint8 and 16-bit ones as uint16 (a quarter / half of float32's memory);
-    what training reads back is bit for bit read_rgb's float32, whole or at sampled pixels."""
+    """8-bit pairs are cached as uint8 (a quarter of float32's memory), 16-bit ones as float32; what
+    training reads back is bit for bit read_rgb's float32, whole or at sampled pixels."""
     root = tmp_path / "pairs"
     for sub in ("input", "target"):
         (root / sub).mkdir(parents=True)
@@ -75,7 +75,7 @@ def test_cache_keeps_the_decoders_type_and_reads_back_exactly(tmp_path):
 
     pairs = find_pairs(root)
     examples = _cache(pairs, 32, torch.device("cpu"), False)
-    assert [(e.stored_x.dtype, e.stored_y.dtype) for e in examples] == [(torch.uint8, torch.uint8), (torch.uint16, torch.uint16)]
+    assert [(e.stored_x.dtype, e.stored_y.dtype) for e in examples] == [(torch.uint8, torch.uint8), (torch.float32, torch.float32)]
     for example, (x, y) in zip(examples, load_pairs(pairs)):
         assert example.size == (40, 56)
         assert np.array_equal(example.x[0].permute(1, 2, 0).numpy(), x)
