@@ -34,7 +34,7 @@ from PIL import Image, ImageOps
 import csrnet
 from csrnet.evaluation.metrics import delta_e2000
 from csrnet.training.data import find_pairs, read_rgb
-from csrnet.training.degrade import OPERATIONS, linear_to_srgb, random_degradation, srgb_to_linear
+from csrnet.training.degrade import exposure, linear_to_srgb, random_degradation, srgb_to_linear
 from csrnet.training.heldout import load_small, split
 from csrnet.training.rendition import camera_rendition
 
@@ -81,12 +81,23 @@ def test_sets(seed: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     clean = [load_small(p) for p in held]
     rng = np.random.default_rng(seed)
     camera = [(to8(camera_rendition(c, rng)), to8(c)) for c in clean for _ in range(2)]
-    rng = np.random.default_rng(seed + 1)
-    expo = [(to8(OPERATIONS["exposure"](c, rng)), to8(c)) for c in clean for _ in range(3)]
+    expo = [(x, y) for x, y, _ in exposure_set(clean, seed)]
     rng = np.random.default_rng(seed + 2)
     mix = [(to8(random_degradation(c, rng)[0]), to8(c)) for c in clean for _ in range(3)]
     harm = [(to8(c), to8(c)) for c in clean]
     return {"FiveK": fivek, "camera": camera, "exposure": expo, "mix": mix, "do no harm": harm}
+
+
+def exposure_set(clean: list[np.ndarray], seed: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """[(input uint8, reference uint8, EV)]: 3 exposure faults of uniform ±2 EV per clean photo, as
+    csrnet.training.degrade.OPERATIONS["exposure"] draws them (seed + 1); bench/exposure_bins.py bins them by EV."""
+    rng = np.random.default_rng(seed + 1)
+    out = []
+    for c in clean:
+        for _ in range(3):
+            ev = float(rng.uniform(-2.0, 2.0))
+            out.append((to8(exposure(c, ev)), to8(c), ev))
+    return out
 
 
 def score(method: Method, pairs: list[tuple[np.ndarray, np.ndarray]], with_de: bool) -> tuple[float, float | None]:

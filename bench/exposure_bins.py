@@ -12,9 +12,9 @@ import sys
 import numpy as np
 
 import csrnet
-from common import EXAMPLES, PHOTOS, ROOT, psnr, to8
-from csrnet.training.degrade import exposure
+from common import EXAMPLES, PHOTOS, ROOT, psnr
 from csrnet.training.heldout import load_small, split
+from default_model import exposure_set
 
 OUT = ROOT / "bench" / "results" / "exposure_bins.md"
 BINS = [(-2.0, -1.0), (-1.0, 0.0), (0.0, 1.0), (1.0, 2.0)]
@@ -28,13 +28,8 @@ def main() -> None:
     names = args.model or ["auto", "exposure"]
     models = [csrnet.load_model(n) for n in names]
     _, held = split(sorted(PHOTOS.glob("*.jpg")), EXAMPLES)
-    rng = np.random.default_rng(args.seed + 1)  # the same draws as default_model.py's OPERATIONS["exposure"]
-    rows = []
-    for clean in (load_small(p) for p in held):
-        for _ in range(3):
-            ev = float(rng.uniform(-2.0, 2.0))
-            x, y = to8(exposure(clean, ev)), to8(clean)
-            rows.append([ev, min(psnr(x, y), 60.0), *[min(psnr(csrnet.enhance(x, m), y), 60.0) for m in models]])
+    rows = [[ev, min(psnr(x, y), 60.0), *[min(psnr(csrnet.enhance(x, m), y), 60.0) for m in models]]
+            for x, y, ev in exposure_set([load_small(p) for p in held], args.seed)]
     table = np.array(rows)
     lines = ["| fault (EV) | photos | identity | " + " | ".join(f"`{n}`" for n in names) + " |", "|" + "---|" * (3 + len(names))]
     for lo, hi in BINS:

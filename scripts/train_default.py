@@ -110,10 +110,11 @@ def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identi
 
 
 def psnr8(a: np.ndarray, b: np.ndarray) -> float:
-    """8-bit PSNR capped at 60 dB, as bench/default_model.py caps it: one unchanged photo (an exposure
-    fault of ~0 EV) would otherwise make a mean infinite."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 60.0 if mse == 0 else min(60.0, float(10 * np.log10(255**2 / mse)))
+    """8-bit PSNR (csrnet.evaluation.metrics.psnr) capped at 60 dB, as bench/default_model.py caps it:
+    one unchanged photo (an exposure fault of ~0 EV) would otherwise make a mean infinite."""
+    from csrnet.evaluation.metrics import psnr
+
+    return min(60.0, psnr(a, b))
 
 
 def _held_out_gain(model, held: list[Path], seed: int, degrade) -> tuple[float, float]:

@@ -325,16 +325,16 @@ def _validate(model: torch.nn.Module, data: list[_Example]) -> float:
 
 
 # ---------------------------------------------------------------------------- train
-def _load_init(model: torch.nn.Module, src: Model, init: str, arch: str) -> Model:
-    """Load the weights ``src`` (read from ``init``, named in errors) into ``model``; returns ``src``."""
+def _load_init(model: torch.nn.Module, src: Model, init: str, arch: str) -> None:
+    """Load the weights ``src`` (read from ``init``, named in errors) into ``model``."""
     state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in src.tensors.items()}
     if src.arch == arch:
         model.load_state_dict(state, strict=True)
-        return src
+        return
     own = model.state_dict()
     if set(state) <= set(own) and all(own[k].shape == t.shape for k, t in state.items()):
         model.load_state_dict(state, strict=False)  # e.g. a CSRNet initialising CSRNet-L's global part
-        return src
+        return
     raise CsrnetError(f"{init}: is a {src.arch} model, cannot initialise a {arch} network from it")
 
 
