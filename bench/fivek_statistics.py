@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 from common import ROOT, SHARED
 from csrnet.training.data import find_pairs, read_rgb
 from csrnet.training.heldout import load_small, split
-from csrnet.training.rendition import FIVEK_FIT, STATISTICS, Rendition, camera_rendition, pair_statistics, photo_statistics
+from csrnet.training.rendition import FIVEK_FIT, STATISTICS, Rendition, camera_rendition, pair_statistics, photo_statistics, set_black_point
 
 PAIRS = SHARED / "data" / "fivek_pairs"
 PHOTOS = SHARED / "data" / "photos"
@@ -73,11 +73,17 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=2, help="renditions per photo in the fit")
     ap.add_argument("--iters", type=int, default=400, help="Nelder-Mead evaluations")
     ap.add_argument("--every", type=int, default=3, help="fit on every n-th training photo")
+    ap.add_argument("--black-point", type=float, default=None,
+                    help="set the training photos' black point first (rendition.set_black_point: luma 1st percentile "
+                         "at most this), as scripts/train_default.py --black-point does to the camera faults' targets")
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     t0 = time.perf_counter()
     ref = fivek_table()
     train, _ = split(sorted(PHOTOS.glob("*.jpg")), ROOT / "examples")
     photos = [load_small(p, args.size) for p in train[:: args.every]]
+    if args.black_point is not None:
+        photos = [set_black_point(p, args.black_point) for p in photos]
     finished = [photo_statistics(p) for p in photos]
     start = FIVEK_FIT
     before = mismatch(simulated(start, photos, args.draws, 0), ref)
@@ -88,7 +94,8 @@ def main() -> None:
     lines = [
         "# FiveK renditions vs finished photos, and the fitted training sampler",
         "",
-        f"`python bench/fivek_statistics.py --size {args.size} --draws {args.draws} --iters {args.iters} --every {args.every}` "
+        f"`python bench/fivek_statistics.py --size {args.size} --draws {args.draws} --iters {args.iters} --every {args.every}"
+        + (f" --black-point {args.black_point}" if args.black_point is not None else "") + "` "
         f"({time.perf_counter() - t0:.0f} s; {len(ref['ev'])} FiveK pairs, {len(photos)} training photos)",
         "",
         "Statistics (csrnet.training.rendition.STATISTICS): " + "; ".join(f"`{k}`: {v}" for k, v in STATISTICS.items()),
@@ -118,7 +125,7 @@ def main() -> None:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    OUT.write_text(text)
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":

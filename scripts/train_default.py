@@ -64,11 +64,15 @@ def exposure_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     return OPERATIONS["exposure"](x, rng), ["exposure"]
 
 
-def camera_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """A camera-like rendition (csrnet.training.rendition, fitted to the FiveK pairs), named like random_degradation's."""
-    from csrnet.training.rendition import camera_rendition
+def camera_fault(x: np.ndarray, rng: np.random.Generator, black_point: float | None = None) -> tuple[np.ndarray, list[str]]:
+    """A camera-like rendition (csrnet.training.rendition, fitted to the FiveK pairs), named like random_degradation's.
+    With ``black_point``, the rendition is made of ``x`` with its black point set (rendition.set_black_point),
+    which write_pairs then also makes the target: an editor's version, not the photo's own matte finish."""
+    from csrnet.training.rendition import FIVEK_FIT_EDITED, camera_rendition, set_black_point
 
-    return camera_rendition(x, rng), ["camera"]
+    if black_point is None:
+        return camera_rendition(x, rng), ["camera"]
+    return camera_rendition(set_black_point(x, black_point), rng, FIVEK_FIT_EDITED), ["camera"]
 
 
 #: The ``camera`` recipe's faults (the default model ``auto``): camera renditions most of the time,
@@ -77,19 +81,31 @@ def camera_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, l
 CAMERA_MIX = (("camera", 0.55), ("exposure", 0.25), ("mix", 0.20))
 
 
-def camera_mix_fault(x: np.ndarray, rng: np.random.Generator, shares: tuple[tuple[str, float], ...] | None = None) -> tuple[np.ndarray, list[str]]:
+def camera_mix_fault(x: np.ndarray, rng: np.random.Generator, shares: tuple[tuple[str, float], ...] | None = None,
+                     black_point: float | None = None) -> tuple[np.ndarray, list[str]]:
     names, weights = zip(*(shares or CAMERA_MIX))
-    return fault_maker(str(rng.choice(names, p=np.array(weights) / sum(weights))))(x, rng)
+    return fault_maker(str(rng.choice(names, p=np.array(weights) / sum(weights))), black_point)(x, rng)
 
 
-def fault_maker(faults: str):
+def fault_maker(faults: str, black_point: float | None = None):
+    """``faults`` -> fn(x, rng) -> (degraded, names of the faults); ``black_point``: camera_fault's."""
+    from functools import partial
+
     from csrnet.training.degrade import random_degradation
 
-    return {"mix": random_degradation, "exposure": exposure_fault, "camera": camera_fault, "camera-mix": camera_mix_fault}[faults]
+    if faults == "camera":
+        return partial(camera_fault, black_point=black_point)
+    if faults == "camera-mix":
+        return partial(camera_mix_fault, black_point=black_point)
+    return {"mix": random_degradation, "exposure": exposure_fault}[faults]
 
 
-def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identity_every: int, faults: str = "mix") -> list[dict]:
-    degrade = fault_maker(faults)
+def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identity_every: int, faults: str = "mix",
+                black_point: float | None = None) -> list[dict]:
+    """``black_point``: camera faults' targets get their black point set (camera_fault); the others keep the photo's."""
+    from csrnet.training.rendition import set_black_point
+
+    degrade = fault_maker(faults, black_point)
     (root / "input").mkdir(parents=True)
     (root / "target").mkdir()
     rng = np.random.default_rng(seed)
@@ -103,6 +119,8 @@ def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identi
                 degraded, ops = target, ["none"]  # do-no-harm examples
             else:
                 degraded, ops = degrade(target, rng)
+                if black_point is not None and ops == ["camera"]:
+                    target = set_black_point(target, black_point)
             Image.fromarray(to8(degraded)).save(root / "input" / f"{name}.png")
             Image.fromarray(to8(target)).save(root / "target" / f"{name}.png")
             rows.append({"name": name, "ops": "+".join(ops)})
@@ -270,6 +288,9 @@ def main() -> None:
                          "default: the kind's recipe")
     ap.add_argument("--shares", default=None,
                     help="camera-mix's shares of fault kinds, e.g. camera=0.5,exposure=0.35,mix=0.15 (default: CAMERA_MIX)")
+    ap.add_argument("--black-point", type=float, default=None,
+                    help="camera faults: set the target's black point first (luma 1st percentile at most this; "
+                         "csrnet.training.rendition.set_black_point), as an editor would")
     ap.add_argument("--identity-every", type=int, default=4,
                     help="leave every n-th example clean (do-no-harm examples; default 4: a quarter)")
     ap.add_argument("--batch", type=int, default=None, help="photos per step (default: the kind's recipe)")
@@ -309,7 +330,8 @@ def main() -> None:
     else:
         pairs = args.pairs or args.keep_pairs or work / "pairs"
         if args.pairs is None:
-            write_pairs(train_photos, pairs, args.variants, args.seed, identity_every=args.identity_every, faults=args.faults)
+            write_pairs(train_photos, pairs, args.variants, args.seed, identity_every=args.identity_every, faults=args.faults,
+                        black_point=args.black_point)
         weights = train(pairs, run, recipe="fast", iters=args.iters, seed=args.seed, condition_size=CONDITION_SIZE,
                         init=args.init, lr=args.lr, arch=args.arch, threads=args.threads,
                         batch=args.batch, pixels=args.pixels,
