@@ -7,7 +7,12 @@ Test sets (8-bit PSNR to the reference, mean over photos; ΔE2000 mean, CIE Lab 
 - **FiveK**: the 18 shared pairs, camera-default input rendition -> expert C (research licence:
   validation only, never trained on);
 - **camera**: held-out photos (csrnet.training.heldout, never trained on) turned into camera-like
-  renditions by csrnet.training.rendition.camera_rendition (2 draws per photo, fixed seed);
+  renditions by csrnet.training.rendition.camera_rendition (2 draws per photo, fixed seed), against
+  the photo's own finish;
+- **camera → edited**: the same photos with an editor's black point (rendition.set_black_point, luma
+  1st percentile at most 0.03: a third of the photos are finished with a matte, raised black), made
+  into renditions by the sampler fitted for such photos (FIVEK_FIT_EDITED), against the edited photo:
+  what `auto` is trained for since the fifth session;
 - **exposure**: held-out photos with an exposure fault of uniform ±2 EV (3 per photo, fixed seed);
 - **mix**: held-out photos with 1-3 random global faults (csrnet.training.degrade, 3 per photo);
 - **do no harm**: clean held-out photos, output vs input.
@@ -36,7 +41,7 @@ from csrnet.evaluation.metrics import delta_e2000
 from csrnet.training.data import find_pairs, read_rgb
 from csrnet.training.degrade import exposure, linear_to_srgb, random_degradation, srgb_to_linear
 from csrnet.training.heldout import load_small, split
-from csrnet.training.rendition import camera_rendition
+from csrnet.training.rendition import EDITOR_BLACK_POINT, FIVEK_FIT_EDITED, camera_rendition, set_black_point
 
 from common import EXAMPLES, PHOTOS, ROOT, SHARED, make_mosaic, psnr, to8
 
@@ -81,11 +86,15 @@ def test_sets(seed: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     clean = [load_small(p) for p in held]
     rng = np.random.default_rng(seed)
     camera = [(to8(camera_rendition(c, rng)), to8(c)) for c in clean for _ in range(2)]
+    edited = [set_black_point(c, EDITOR_BLACK_POINT) for c in clean]
+    rng = np.random.default_rng(seed + 3)
+    camera_edited = [(to8(camera_rendition(e, rng, FIVEK_FIT_EDITED)), to8(e)) for e in edited for _ in range(2)]
     expo = [(x, y) for x, y, _ in exposure_set(clean, seed)]
     rng = np.random.default_rng(seed + 2)
     mix = [(to8(random_degradation(c, rng)[0]), to8(c)) for c in clean for _ in range(3)]
     harm = [(to8(c), to8(c)) for c in clean]
-    return {"FiveK": fivek, "camera": camera, "exposure": expo, "mix": mix, "do no harm": harm}
+    return {"FiveK": fivek, "camera": camera, "camera → edited": camera_edited, "exposure": expo, "mix": mix,
+            "do no harm": harm}
 
 
 def exposure_set(clean: list[np.ndarray], seed: int) -> list[tuple[np.ndarray, np.ndarray, float]]:

@@ -11,6 +11,9 @@ degraded variants per photo); a command-line option overrides one part of it, e.
 Targets: the photos themselves (long edge 384 px); inputs: the same photos after synthetic faults:
 ``--faults camera-mix`` (the model ``auto``) camera-like renditions (csrnet.training.rendition, fitted
 to the FiveK pairs by bench/fivek_statistics.py) 55 %, exposure faults 25 %, random global faults 20 %;
+its recipe's ``--black-point 0.03`` makes a camera rendition's target the photo with an editor's black
+point (rendition.set_black_point: a third of the bundled photos have a matte, raised black that the
+FiveK experts never leave) and renders it with the sampler fitted for such photos (FIVEK_FIT_EDITED);
 ``--faults mix`` (the previous ``auto``) 1-3 random faults of seven kinds (csrnet.training.degrade);
 ``--faults exposure`` (the model ``exposure``) an exposure change of up to ±2 EV. Every fourth example
 is left clean (``--identity-every``). Photos whose names hash into the held-out fifth, and the ones copied to examples/, are
@@ -35,6 +38,7 @@ from PIL import Image
 
 from csrnet.kernels.pixels import from_float
 from csrnet.training.heldout import LONG_EDGE, load_small, split
+from csrnet.training.rendition import EDITOR_BLACK_POINT
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -239,9 +243,10 @@ KINDS = {
         purpose="to take camera renditions of\nphotos (darker, flatter, duller, off in white balance: `csrnet.training.rendition`, fitted to how the\n"
                 "FiveK camera renditions differ from the experts' versions) to the finished photo, and to undo exposure\n"
                 "faults (±2 EV) and random global faults (`csrnet.training.degrade`)",
-        variants="then a camera rendition (55 %), an exposure fault (25 %) or 1–3 random faults (20 %)",
-        row="held-out camera renditions (3 per photo)",
-        recipe=dict(arch="csrnet-hist", batch=16, pixels=2048, iters=5000, variants=16)),
+        variants="then a camera rendition (55 %) — made from, and trained toward, the photo with an editor's black "
+                 "point (luma 1st percentile at most 0.03) —, an exposure fault (25 %) or 1–3 random faults (20 %)",
+        row="held-out camera renditions (3 per photo; the reference is the photo's own finish)",
+        recipe=dict(arch="csrnet-hist", batch=16, pixels=2048, iters=5000, variants=32, black_point=EDITOR_BLACK_POINT)),
     "exposure": dict(
         name="exposure", title="csrnet's bundled exposure model",
         summary="undoes exposure faults: photos up to 2 EV too dark or too bright",
