@@ -57,16 +57,16 @@ def _held_out(count: int | None = None) -> list[np.ndarray]:
 
 @pytest.mark.shared
 def test_auto_keeps_clean_held_out_photos_above_30_5_db():
-    """Do-no-harm, measured: the 40 clean held-out photos, output vs input, mean 31.04 dB (issue 18 asks >= 30)."""
+    """Do-no-harm, measured: the 40 clean held-out photos, output vs input, mean 33.52 dB (issue 18 asks >= 30)."""
     model = csrnet.load_model("auto")
     scores = [_psnr(csrnet.enhance(c, model), c) for c in _held_out()]
     assert np.mean(scores) >= 30.5, scores
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize(("ev", "least"), [(-1.5, 9.0), (1.0, 5.2)])
+@pytest.mark.parametrize(("ev", "least"), [(-1.5, 9.5), (1.0, 5.8)])
 def test_auto_gains_on_held_out_exposure_faults(ev, least):
-    """12 held-out photos put -1.5 EV / +1 EV off: mean gains 9.69 / 5.76 dB (measured); at least ``least``."""
+    """12 held-out photos put -1.5 EV / +1 EV off: mean gains 10.05 / 6.34 dB (measured); at least ``least``."""
     model = csrnet.load_model("auto")
     gains = []
     for clean in _held_out(12):
@@ -76,10 +76,11 @@ def test_auto_gains_on_held_out_exposure_faults(ev, least):
 
 
 @pytest.mark.shared
-def test_auto_gains_over_6_db_on_held_out_camera_renditions():
+def test_auto_gains_over_7_5_db_on_held_out_camera_renditions():
     """What `auto` is trained for: 12 held-out photos with an editor's black point
     (csrnet.training.rendition.set_black_point, 0.03), turned into camera-like renditions by the sampler
-    fitted for such photos (FIVEK_FIT_EDITED), against that edited photo: identity 19.05 dB, auto 25.45 dB (+6.41, measured)."""
+    fitted for such photos (FIVEK_FIT_EDITED), against that edited photo: identity 19.05 dB, auto 27.22 dB (+8.18, measured; the previous `auto`,
+    trained toward the photos' own finish: +6.41)."""
     from csrnet.training.rendition import EDITOR_BLACK_POINT, FIVEK_FIT_EDITED, camera_rendition, set_black_point
 
     model = csrnet.load_model("auto")
@@ -89,14 +90,14 @@ def test_auto_gains_over_6_db_on_held_out_camera_renditions():
         edited = _to8(set_black_point(clean.astype(np.float32) / 255, EDITOR_BLACK_POINT))
         bad = _to8(camera_rendition(edited.astype(np.float32) / 255, rng, FIVEK_FIT_EDITED))
         gains.append(_psnr(csrnet.enhance(bad, model), edited) - _psnr(bad, edited))
-    assert np.mean(gains) >= 6.0, gains
+    assert np.mean(gains) >= 7.5, gains
 
 
 @pytest.mark.slow
 @pytest.mark.shared
 def test_exposure_model_lands_over_2_5_db_closer_than_auto_on_exposure_faults():
     """The specialist beats the default on its own faults: 12 held-out photos at -1.5 and +1 EV,
-    `exposure` 26.48 dB, `auto` 23.40 dB from the originals (difference 3.08 dB, measured)."""
+    `exposure` 26.48 dB, `auto` 23.87 dB from the originals (difference 2.61 dB, measured)."""
     models = {name: csrnet.load_model(name) for name in ("auto", "exposure")}
     scores: dict[str, list[float]] = {name: [] for name in models}
     for clean in _held_out(12):
@@ -108,9 +109,9 @@ def test_exposure_model_lands_over_2_5_db_closer_than_auto_on_exposure_faults():
 
 
 @pytest.mark.shared
-def test_auto_moves_fivek_inputs_over_6_db_toward_expert_c():
+def test_auto_moves_fivek_inputs_over_7_db_toward_expert_c():
     """Never trained on (validation only): the first 6 shared FiveK pairs, identity 16.91 dB, auto
-    23.57 dB (+6.65, measured; all 18 pairs: 17.52 -> 21.78 dB)."""
+    24.18 dB (+7.27, measured; all 18 pairs: 17.52 -> 22.62 dB)."""
     from tests.conftest import PAIRS, need_shared
 
     need_shared()
@@ -120,14 +121,14 @@ def test_auto_moves_fivek_inputs_over_6_db_toward_expert_c():
         x = np.asarray(Image.open(p).convert("RGB"))
         y = np.asarray(Image.open(PAIRS / "target" / p.name).convert("RGB"))
         gains.append(_psnr(csrnet.enhance(x, model), y) - _psnr(x, y))
-    assert np.mean(gains) >= 6.0, gains
+    assert np.mean(gains) >= 7.0, gains
 
 
 @pytest.mark.slow
 @pytest.mark.shared
 def test_auto_gains_at_least_0_5_db_on_the_random_fault_mix_of_all_held_out_photos():
     """The card's mix: 40 held-out photos x 3 random chains of 1-3 faults (scripts/train_default.py's
-    seed), identity 22.35 dB, auto 23.03 dB (+0.68, measured)."""
+    seed), identity 22.35 dB, auto 23.00 dB (+0.65, measured)."""
     model = csrnet.load_model("auto")
     rng = np.random.default_rng(1000)
     ident, restored = [], []
@@ -142,7 +143,7 @@ def test_auto_gains_at_least_0_5_db_on_the_random_fault_mix_of_all_held_out_phot
 @pytest.mark.shared
 def test_auto_beats_autocontrast_and_equalize_on_the_fivek_pairs():
     """Issue 18's comparison with the blind corrections users have at hand, on all 18 FiveK pairs:
-    auto 21.78 dB, Pillow autocontrast (1 % cutoff) 20.90 dB, equalize 16.02 dB (measured; the
+    auto 22.62 dB, Pillow autocontrast (1 % cutoff) 20.90 dB, equalize 16.02 dB (measured; the
     full table with grey world and auto levels + gamma: bench/default_model.py)."""
     from PIL import ImageOps
 
@@ -159,7 +160,7 @@ def test_auto_beats_autocontrast_and_equalize_on_the_fivek_pairs():
         scores["equalize"].append(_psnr(np.asarray(ImageOps.equalize(x)), y))
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
     assert len(scores["auto"]) == 18
-    assert mean["auto"] >= mean["autocontrast"] + 0.6 and mean["auto"] >= mean["equalize"] + 5, mean
+    assert mean["auto"] >= mean["autocontrast"] + 1.5 and mean["auto"] >= mean["equalize"] + 5, mean
 
 
 def test_readme_first_command_runs_offline(tmp_path):
