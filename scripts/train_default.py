@@ -273,9 +273,9 @@ It does little on mild casts, contrast or saturation changes of an already finis
 from the photo's own look (bench/results/auto_ceiling.md). It never sees the expert's taste — FiveK
 is validation only (it sets the sampler's statistics) — so it brings camera renditions to the look of
 the bundled photos with an editor's black point, not to expert C's. A photo finished with a matte,
-raised black keeps it; a camera rendition of one gets deeper blacks than its own finish, which is why
-the camera row above (measured against the photo's own finish) is below the previous `auto`'s, while
-against the edited photo it gains more (`python bench/default_model.py`, "camera → edited").
+raised black keeps it; a camera rendition of one gets deeper blacks than its own finish, so the camera
+row above, measured against the photo's own finish, understates what it is trained for: against the
+edited photo see `python bench/default_model.py`, "camera → edited".
 """
     return f"""## Limitations (measured by `python scripts/train_default.py --faults exposure`)
 It corrects brightness the way an exposure change alters it and knows nothing of casts, contrast or
