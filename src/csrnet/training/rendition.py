@@ -116,8 +116,8 @@ FIVEK_FIT = Rendition(ev=(0.650, 0.412), black=(0.044, 0.028), white=(0.878, 0.0
 EDITOR_BLACK_POINT = 0.03
 
 #: The same fit for photos whose black point is first set to :data:`EDITOR_BLACK_POINT`
-#: (``python bench/fivek_statistics.py --black-point 0.03``): it matches the FiveK pairs' statistics
-#: better (mismatch 0.61, against 1.09 for :data:`FIVEK_FIT` on the photos' own finish).
+#: (``python bench/fivek_statistics.py --black-point 0.03 --out ...``, bench/results/fivek_statistics_black_point.md):
+#: it matches the FiveK pairs' statistics better (mismatch 0.61, against 1.09 for :data:`FIVEK_FIT` on the photos' own finish).
 FIVEK_FIT_EDITED = Rendition(ev=(0.980, 0.167), black=(0.066, 0.049), white=(0.950, 0.077), saturation=(-0.091, 0.213),
                              warm=(-0.035, 0.016), tint=(0.020, 0.013))
 
