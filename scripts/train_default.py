@@ -300,7 +300,9 @@ def main() -> None:
                     help="camera-mix's shares of fault kinds, e.g. camera=0.5,exposure=0.35,mix=0.15 (default: CAMERA_MIX)")
     ap.add_argument("--black-point", type=float, default=None,
                     help="camera faults: set the target's black point first (luma 1st percentile at most this; "
-                         "csrnet.training.rendition.set_black_point), as an editor would")
+                         "csrnet.training.rendition.set_black_point), as an editor would. Renditions then come from "
+                         "FIVEK_FIT_EDITED, fitted for 0.03: another value wants its own fit "
+                         "(bench/fivek_statistics.py --black-point V)")
     ap.add_argument("--identity-every", type=int, default=None,
                     help="leave every n-th example clean (do-no-harm examples; default: the kind's recipe, 3 or 4)")
     ap.add_argument("--batch", type=int, default=None, help="photos per step (default: the kind's recipe)")
