@@ -31,6 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,22 +62,35 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(x[:, ::-1] if rng.random() < 0.5 else x)
 
 
-def exposure_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+#: A fault: fn(x, rng) -> (degraded, names of the faults, the target it stands for: ``x`` itself, or
+#: ``x`` as an editor would finish it).
+Fault = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, list[str], np.ndarray]]
+
+
+def exposure_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str], np.ndarray]:
     """An exposure change of uniform(-2, 2) EV (csrnet.training.degrade's), named like random_degradation's."""
     from csrnet.training.degrade import OPERATIONS
 
-    return OPERATIONS["exposure"](x, rng), ["exposure"]
+    return OPERATIONS["exposure"](x, rng), ["exposure"], x
 
 
-def camera_fault(x: np.ndarray, rng: np.random.Generator, black_point: float | None = None) -> tuple[np.ndarray, list[str]]:
+def mix_fault(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """1-3 random global faults (csrnet.training.degrade.random_degradation)."""
+    from csrnet.training.degrade import random_degradation
+
+    return (*random_degradation(x, rng), x)
+
+
+def camera_fault(x: np.ndarray, rng: np.random.Generator, black_point: float | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """A camera-like rendition (csrnet.training.rendition, fitted to the FiveK pairs), named like random_degradation's.
-    With ``black_point``, the rendition is made of ``x`` with its black point set (rendition.set_black_point),
-    which write_pairs then also makes the target: an editor's version, not the photo's own matte finish."""
+    With ``black_point``, the rendition is made of, and stands for, ``x`` with its black point set
+    (rendition.set_black_point): an editor's version, not the photo's own matte finish."""
     from csrnet.training.rendition import FIVEK_FIT_EDITED, camera_rendition, set_black_point
 
     if black_point is None:
-        return camera_rendition(x, rng), ["camera"]
-    return camera_rendition(set_black_point(x, black_point), rng, FIVEK_FIT_EDITED), ["camera"]
+        return camera_rendition(x, rng), ["camera"], x
+    edited = set_black_point(x, black_point)
+    return camera_rendition(edited, rng, FIVEK_FIT_EDITED), ["camera"], edited
 
 
 #: The ``camera`` recipe's faults (the default model ``auto``): camera renditions most of the time,
@@ -86,29 +100,25 @@ CAMERA_MIX = (("camera", 0.55), ("exposure", 0.25), ("mix", 0.20))
 
 
 def camera_mix_fault(x: np.ndarray, rng: np.random.Generator, shares: tuple[tuple[str, float], ...] | None = None,
-                     black_point: float | None = None) -> tuple[np.ndarray, list[str]]:
+                     black_point: float | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
     names, weights = zip(*(shares or CAMERA_MIX))
     return fault_maker(str(rng.choice(names, p=np.array(weights) / sum(weights))), black_point)(x, rng)
 
 
-def fault_maker(faults: str, black_point: float | None = None):
-    """``faults`` -> fn(x, rng) -> (degraded, names of the faults); ``black_point``: camera_fault's."""
+def fault_maker(faults: str, black_point: float | None = None) -> Fault:
+    """``faults`` -> its :data:`Fault`; ``black_point``: camera_fault's."""
     from functools import partial
-
-    from csrnet.training.degrade import random_degradation
 
     if faults == "camera":
         return partial(camera_fault, black_point=black_point)
     if faults == "camera-mix":
         return partial(camera_mix_fault, black_point=black_point)
-    return {"mix": random_degradation, "exposure": exposure_fault}[faults]
+    return {"mix": mix_fault, "exposure": exposure_fault}[faults]
 
 
 def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identity_every: int, faults: str = "mix",
                 black_point: float | None = None) -> list[dict]:
     """``black_point``: camera faults' targets get their black point set (camera_fault); the others keep the photo's."""
-    from csrnet.training.rendition import set_black_point
-
     degrade = fault_maker(faults, black_point)
     (root / "input").mkdir(parents=True)
     (root / "target").mkdir()
@@ -122,9 +132,7 @@ def write_pairs(photos: list[Path], root: Path, variants: int, seed: int, identi
             if identity_every and v % identity_every == identity_every - 1:
                 degraded, ops = target, ["none"]  # do-no-harm examples
             else:
-                degraded, ops = degrade(target, rng)
-                if black_point is not None and ops == ["camera"]:
-                    target = set_black_point(target, black_point)
+                degraded, ops, target = degrade(target, rng)
             Image.fromarray(to8(degraded)).save(root / "input" / f"{name}.png")
             Image.fromarray(to8(target)).save(root / "target" / f"{name}.png")
             rows.append({"name": name, "ops": "+".join(ops)})
@@ -197,7 +205,7 @@ def sheet(model, held: list[Path], out: Path, seed: int, faults: str = "mix", la
     tiles = []
     for p, kind in zip(held, kinds):
         t = load_small(p)
-        d, ops = (t, ["none (a finished photo)"]) if kind == "none" else fault_maker(kind)(t, rng)
+        d, ops, _ = (t, ["none (a finished photo)"], t) if kind == "none" else fault_maker(kind)(t, rng)
         d8 = to8(d)
         tiles.append([(d8, "input: " + "+".join(ops)), (csrnet.enhance(d8, model), label), (to8(t), "original")])
     w = 300

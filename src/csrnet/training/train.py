@@ -262,17 +262,15 @@ def _as_float(t: torch.Tensor) -> torch.Tensor:
     return t.float() / 255.0 if t.dtype == torch.uint8 else t
 
 
-def _compact(image: np.ndarray) -> np.ndarray:
-    """uint8 pixels as they are, anything else as float32 in [0, 1]."""
-    return image if image.dtype == np.uint8 else to_float(image)
-
-
 def _cache(pairs: Sequence[Pair], condition_size: int | None, device: torch.device, progress: bool) -> list[_Example]:
     images = load_pairs(pairs, progress=progress, as_float=False)
     out = []
     for p, (x, y) in zip(pairs, images):
-        small = downscale(to_float(x), condition_size)
-        out.append(_Example(p.name, _to_chw(_compact(x), device), _to_chw(_compact(y), device), _to_chw(small, device)))
+        fx = to_float(x)  # converted once: the condition copy's source, and the cached input unless uint8
+        small = downscale(fx, condition_size)
+        stored_x = x if x.dtype == np.uint8 else fx
+        stored_y = y if y.dtype == np.uint8 else to_float(y)
+        out.append(_Example(p.name, _to_chw(stored_x, device), _to_chw(stored_y, device), _to_chw(small, device)))
     return out
 
 
