@@ -247,7 +247,8 @@ KINDS = {
         recipe=dict(arch="csrnet", batch=4, pixels=8192, iters=10000, variants=16, identity_every=4)),
     "camera-mix": dict(
         name="auto", title="csrnet's bundled default model",
-        summary="default: takes flat, dark camera renditions to a finished look; undoes exposure and other global faults",
+        summary="default, for any photo: takes flat, dark camera renditions to a finished look, corrects exposure and "
+                "other global faults, leaves finished photos nearly alone",
         purpose="to take camera renditions of\nphotos (darker, flatter, duller, off in white balance: `csrnet.training.rendition`, fitted to how the\n"
                 "FiveK camera renditions differ from the experts' versions) to the finished photo, and to undo exposure\n"
                 "faults (±2 EV) and random global faults (`csrnet.training.degrade`)",
@@ -258,7 +259,8 @@ KINDS = {
                     identity_every=3)),
     "exposure": dict(
         name="exposure", title="csrnet's bundled exposure model",
-        summary="undoes exposure faults: photos up to 2 EV too dark or too bright",
+        summary="instead of auto for a photo that is only too dark or too bright (up to 2 EV): corrects exposure further "
+                "than auto, but also moves finished photos (night, snow, low key)",
         purpose="to undo exposure faults of\nwell-exposed photos: up to ±2 EV in linear light, highlights clipped (`csrnet.training.degrade.exposure`)",
         variants="then one exposure change of uniform ±2 EV", row="held-out photos, 3 random exposures (±2 EV) each",
         recipe=dict(arch="csrnet", batch=4, pixels=8192, iters=10000, variants=16, identity_every=4)),
