@@ -41,7 +41,7 @@ from csrnet.evaluation.metrics import delta_e2000
 from csrnet.training.data import find_pairs, read_rgb
 from csrnet.training.degrade import exposure, linear_to_srgb, random_degradation, srgb_to_linear
 from csrnet.training.heldout import load_small, split
-from csrnet.training.rendition import EDITOR_BLACK_POINT, FIVEK_FIT_EDITED, camera_rendition, set_black_point
+from csrnet.training.rendition import camera_rendition, edited_rendition
 
 from common import EXAMPLES, PHOTOS, ROOT, SHARED, make_mosaic, psnr, to8
 
@@ -86,9 +86,8 @@ def test_sets(seed: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     clean = [load_small(p) for p in held]
     rng = np.random.default_rng(seed)
     camera = [(to8(camera_rendition(c, rng)), to8(c)) for c in clean for _ in range(2)]
-    edited = [set_black_point(c, EDITOR_BLACK_POINT) for c in clean]
     rng = np.random.default_rng(seed + 3)
-    camera_edited = [(to8(camera_rendition(e, rng, FIVEK_FIT_EDITED)), to8(e)) for e in edited for _ in range(2)]
+    camera_edited = [tuple(map(to8, edited_rendition(c, rng))) for c in clean for _ in range(2)]
     expo = [(x, y) for x, y, _ in exposure_set(clean, seed)]
     rng = np.random.default_rng(seed + 2)
     mix = [(to8(random_degradation(c, rng)[0]), to8(c)) for c in clean for _ in range(3)]

@@ -85,12 +85,12 @@ def camera_fault(x: np.ndarray, rng: np.random.Generator, black_point: float | N
     """A camera-like rendition (csrnet.training.rendition, fitted to the FiveK pairs), named like random_degradation's.
     With ``black_point``, the rendition is made of, and stands for, ``x`` with its black point set
     (rendition.set_black_point): an editor's version, not the photo's own matte finish."""
-    from csrnet.training.rendition import FIVEK_FIT_EDITED, camera_rendition, set_black_point
+    from csrnet.training.rendition import camera_rendition, edited_rendition
 
     if black_point is None:
         return camera_rendition(x, rng), ["camera"], x
-    edited = set_black_point(x, black_point)
-    return camera_rendition(edited, rng, FIVEK_FIT_EDITED), ["camera"], edited
+    rendition, edited = edited_rendition(x, rng, black_point)
+    return rendition, ["camera"], edited
 
 
 #: The ``camera`` recipe's faults (the default model ``auto``): camera renditions most of the time,

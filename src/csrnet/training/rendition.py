@@ -21,7 +21,7 @@ import numpy as np
 
 from .degrade import exposure, levels, linear_to_srgb, saturation, srgb_to_linear
 
-__all__ = ["EDITOR_BLACK_POINT", "FIVEK_FIT", "FIVEK_FIT_EDITED", "STATISTICS", "Rendition", "camera_rendition", "pair_statistics", "photo_statistics", "set_black_point"]
+__all__ = ["EDITOR_BLACK_POINT", "FIVEK_FIT", "FIVEK_FIT_EDITED", "STATISTICS", "Rendition", "camera_rendition", "edited_rendition", "pair_statistics", "photo_statistics", "set_black_point"]
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec. 709 / sRGB luminance weights
 
@@ -137,3 +137,11 @@ def camera_rendition(x: np.ndarray, rng: np.random.Generator, dist: Rendition = 
     out = linear_to_srgb(srgb_to_linear(out) * gains)
     out = saturation(out, float(np.exp(sat)))
     return levels(out, black, white)
+
+
+def edited_rendition(x: np.ndarray, rng: np.random.Generator, black_point: float = EDITOR_BLACK_POINT) -> tuple[np.ndarray, np.ndarray]:
+    """``(rendition, edited)``: ``x`` with an editor's black point (:func:`set_black_point`) and a camera
+    rendition of it drawn from :data:`FIVEK_FIT_EDITED` (the sampler fitted for such photos). What
+    ``auto`` is trained on (scripts/train_default.py) and measured on (bench/default_model.py)."""
+    edited = set_black_point(x, black_point)
+    return camera_rendition(edited, rng, FIVEK_FIT_EDITED), edited
