@@ -11,7 +11,7 @@ editor's camera renditions (csrnet.training.rendition.edited_rendition), then as
 held-out photos'. If it cannot tell them apart, neither can a global model trained on both: it must
 answer a dark photo with one edit, between re-exposing and finishing.
 
-    python bench/exposure_ambiguity.py          # writes bench/results/exposure_ambiguity.md (~1 min)
+    python bench/exposure_ambiguity.py          # writes bench/results/exposure_ambiguity.md (~2.5 min on 2 cores)
 
 Research code: needs torch (the bench extra).
 """
@@ -30,9 +30,9 @@ from csrnet.pipeline import condition_copy
 from csrnet.training.degrade import exposure
 from csrnet.training.heldout import load_small, split
 from csrnet.training.rendition import edited_rendition
+from exposure_bins import BINS
 
 OUT = ROOT / "bench" / "results" / "exposure_ambiguity.md"
-BINS = [(-2.0, -1.0), (-1.0, 0.0), (0.0, 1.0), (1.0, 2.0)]
 
 
 def features(x8: np.ndarray, model) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +60,7 @@ def examples(photos: list, per_photo: int, seed: int, model) -> tuple[list[np.nd
 
 
 def train_classifier(feats: np.ndarray, labels: np.ndarray, steps: int = 4000, seed: int = 0) -> torch.nn.Module:
-    """A small MLP from colour statistics to the logit of "camera rendition" (Adam, batch 256)."""
+    """A small MLP from a feature set (n, d) to the logit of "camera rendition" (Adam, batch 256)."""
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Linear(feats.shape[1], 64), torch.nn.ReLU(),
                               torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
